@@ -1,0 +1,51 @@
+"""Pure explainability algorithms: tensors in, tensors out. No streamlit, no plotly."""
+
+from explain.capture import Capture, capture_image, capture_text, tokenize
+from explain.head_stats import STATISTICS, head_statistics, token_positions
+from explain.images import MAX_PIXELS, ImageInputError, open_image
+from explain.methods import (
+    METHODS,
+    Explanation,
+    explain_capture,
+    input_relevance,
+    layer_attention,
+    patch_grid,
+)
+from explain.rollout import HEAD_FUSIONS, attention_rollout, discard_smallest, fuse_heads, gradient_rollout
+from explain.tokens import hide_tokens, merge_attention, merge_relevance, word_groups
+
+
+def image_relevance(matrix, spec, subtract_identity: bool = False):
+    """Relevance over patches for an image model: (T, T) -> (rows, cols), prefix tokens removed.
+
+    Args:
+        matrix: (..., T, T) rolled-out matrix.
+        spec: the model's ModelSpec (prefix tokens, patch grid, pooling).
+        subtract_identity: True for gradient rollout (rows of R - I).
+    """
+    import torch
+
+    tokens = matrix.shape[-1]
+    if spec.pooling == "mean":
+        weights = torch.ones(tokens)
+        weights[: spec.prefix_tokens] = 0
+        weights /= weights.sum()
+    else:
+        weights = torch.zeros(tokens)
+        weights[0] = 1
+    return patch_grid(input_relevance(matrix, weights, subtract_identity), spec.prefix_tokens, spec.patch_grid)
+
+
+def head_statistics_for(capture: Capture) -> dict:
+    """Head statistics of a capture, with positions read from its geometry."""
+    positions = token_positions(len(capture.tokens), capture.prefix_tokens, capture.grid)
+    return head_statistics(capture.attentions, capture.special, positions)
+
+
+__all__ = [
+    "HEAD_FUSIONS", "MAX_PIXELS", "METHODS", "STATISTICS", "Capture", "Explanation", "ImageInputError",
+    "attention_rollout", "capture_image", "capture_text", "discard_smallest", "explain_capture", "fuse_heads",
+    "gradient_rollout", "head_statistics", "head_statistics_for", "hide_tokens", "image_relevance",
+    "input_relevance", "layer_attention", "merge_attention", "merge_relevance", "open_image", "patch_grid",
+    "token_positions", "tokenize", "word_groups",
+]

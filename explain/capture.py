@@ -1,0 +1,287 @@
+"""Attention capture: one forward pass returns every layer's attention; with a target, one backward
+pass returns every layer's gradient dTarget/dA_l, paired with its layer by index.
+
+No hooks are needed: the eager attention tensors returned by `output_attentions=True` are the very
+tensors the model multiplies with the values, so `torch.autograd.grad(target, attentions)` gives the
+gradients in the same order as the layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from models import LoadedModel
+
+
+@dataclass
+class Capture:
+    """Everything one input's explanation needs, computed once.
+
+    Attributes:
+        attentions: (L, H, T, T) float32, rows sum to 1.
+        gradients: (L, H, T, T) float32 dTarget/dA_l, or None when no target was requested.
+        tokens: T token strings (image: "[CLS]", "[DIST]", "patch r,c").
+        special: (T,) bool, special or prefix tokens ([CLS], [SEP], padding, class/distillation tokens).
+        pooling_weights: (T,) float32, the weights whose product with a rolled-out matrix gives the
+            relevance over inputs: one-hot on the [CLS] row, or uniform over pooled tokens.
+        word_ids: per token, the index of the word it belongs to (None for special tokens); text only.
+        sequence_ids: per token, 0 or 1 for the first or second text of a pair, None for specials.
+        grid: (rows, cols) patch grid for images, None for text.
+        prefix_tokens: tokens before the patches (images).
+        scores: (C,) class probabilities, or zero-shot similarities, or None.
+        score_labels: names of the scores.
+        target_index: index into scores of the explained target, or None.
+        target_label: name of the target (class, label or probe sentence).
+        target_value: the target scalar (logit or cosine similarity) that was differentiated.
+        dropped_tokens: tokens cut off by truncation to the model's maximum length.
+        image: the model-sized RGB picture (H, W, 3) uint8 the patches cover, images only.
+    """
+
+    attentions: torch.Tensor
+    tokens: list[str]
+    special: torch.Tensor
+    pooling_weights: torch.Tensor
+    gradients: torch.Tensor | None = None
+    word_ids: list[int | None] = field(default_factory=list)
+    sequence_ids: list[int | None] = field(default_factory=list)
+    grid: tuple[int, int] | None = None
+    prefix_tokens: int = 0
+    scores: torch.Tensor | None = None
+    score_labels: tuple[str, ...] = ()
+    target_index: int | None = None
+    target_label: str | None = None
+    target_value: float | None = None
+    dropped_tokens: int = 0
+    image: "np.ndarray | None" = None  # noqa: F821 - numpy only for display
+
+    @property
+    def layers(self) -> int:
+        return int(self.attentions.shape[0])
+
+    @property
+    def heads(self) -> int:
+        return int(self.attentions.shape[1])
+
+
+def _stack_attentions(attentions: Sequence[torch.Tensor] | None) -> torch.Tensor:
+    """(L tensors of (1, H, T, T)) -> (L, H, T, T); capturing nothing is an error."""
+    if not attentions or any(a is None for a in attentions):
+        raise RuntimeError(
+            "The model returned no attention maps: load it with attn_implementation='eager' "
+            "(SDPA and flash attention do not expose them)."
+        )
+    return torch.stack([a[0] for a in attentions]).float()
+
+
+def _resolve_class(target: int | str | None, labels: Sequence[str], predicted: int, what: str) -> int:
+    """Turn a class name, index or None (predicted) into an index, or raise a clear ValueError."""
+    if target is None:
+        return predicted
+    if isinstance(target, int) or (isinstance(target, str) and target.strip().lstrip("-").isdigit() and target.strip() not in labels):
+        index = int(target)
+        if not 0 <= index < len(labels):
+            raise ValueError(f"{what} index {index} is out of range: choose 0 to {len(labels) - 1}.")
+        return index
+    lowered = [label.lower() for label in labels]
+    key = str(target).strip().lower()
+    if key in lowered:
+        return lowered.index(key)
+    shown = ", ".join(labels[:12]) + (", ..." if len(labels) > 12 else "")
+    raise ValueError(f"Unknown {what.lower()} '{target}': choose one of {shown}.")
+
+
+def _gradients(target_value: torch.Tensor, attentions: Sequence[torch.Tensor]) -> torch.Tensor:
+    """dTarget/dA_l for every layer, in layer order: (L, H, T, T)."""
+    grads = torch.autograd.grad(target_value, list(attentions), allow_unused=True)
+    return torch.stack(
+        [torch.zeros_like(a[0]) if g is None else g[0] for a, g in zip(attentions, grads)]
+    ).float()
+
+
+def _pooled_embedding(model: torch.nn.Module, encoding: dict, pooling: str, **kwargs) -> tuple[torch.Tensor, object]:
+    """Sentence embedding as the model's own pooling defines it: (B, D), plus the raw outputs."""
+    outputs = model(**encoding, **kwargs)
+    hidden = outputs.last_hidden_state  # (B, T, D)
+    if pooling == "mean":
+        mask = encoding["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), outputs
+    return hidden[:, 0], outputs
+
+
+def tokenize(loaded: LoadedModel, text: str, pair: str | None = None) -> tuple[dict, int]:
+    """Tokenise one input (or pair) truncated to the model's maximum; returns (encoding, dropped tokens)."""
+    if not text or not text.strip():
+        raise ValueError("The text is empty: type a sentence to explain.")
+    if pair is not None and not pair.strip():
+        pair = None
+    tokenizer = loaded.tokenizer
+    full = tokenizer(text, pair, add_special_tokens=True, truncation=False)
+    encoding = tokenizer(
+        text, pair, add_special_tokens=True, truncation=True, max_length=loaded.spec.max_length, return_tensors="pt"
+    )
+    dropped = len(full["input_ids"]) - int(encoding["input_ids"].shape[1])
+    return encoding, dropped
+
+
+def capture_text(
+    loaded: LoadedModel,
+    text: str,
+    pair: str | None = None,
+    *,
+    target: int | str | None = None,
+    labels: Sequence[str] | None = None,
+    with_gradients: bool = False,
+) -> Capture:
+    """One forward pass (plus one backward pass when gradients are asked for) over a text.
+
+    Targets:
+        classifier: `target` is a class name or index (None: the predicted class); the scalar is its logit.
+        embedding model with `labels`: zero-shot; each label text is embedded (no gradient) and scored by
+            cosine similarity with the input; `target` picks a label (name or index; None: best score).
+        embedding model without labels: `target` is a probe sentence; the scalar is the cosine similarity
+            of the input's pooled embedding with the probe's (the probe held constant).
+
+    Args:
+        loaded: a text model from `models.load`.
+        text: the input sentence.
+        pair: optional second sentence.
+        target: see above.
+        labels: zero-shot label texts (embedding models).
+        with_gradients: also run the backward pass (always done when a probe or labels are given).
+
+    Raises:
+        ValueError: empty text, unknown target, or gradients asked for with no target on an embedding model.
+    """
+    spec = loaded.spec
+    if spec.kind != "text":
+        raise ValueError(f"'{spec.name}' is an image model: use it with an image.")
+    encoding, dropped = tokenize(loaded, text, pair)
+    model = loaded.model
+    labels = [label.strip() for label in labels or () if label.strip()]
+    embedding_target = not spec.classifier and bool(labels or target is not None)
+    need_grad = with_gradients or target is not None or bool(labels)
+    if need_grad and not spec.classifier and not embedding_target:
+        raise ValueError(
+            "Gradient rollout on an embedding model needs a target: a probe sentence to compare with, "
+            "or zero-shot labels."
+        )
+
+    scores = None
+    score_labels: tuple[str, ...] = ()
+    target_index = target_label = None
+    target_value = None
+    gradients = None
+    with torch.set_grad_enabled(need_grad):
+        if spec.classifier:
+            outputs = model(**encoding, output_attentions=True)
+            logits = outputs.logits[0]
+            scores = torch.sigmoid(logits) if spec.multi_label else torch.softmax(logits, dim=-1)
+            score_labels = spec.labels
+            target_index = _resolve_class(target, spec.labels, int(logits.argmax()), "Class")
+            target_label = spec.labels[target_index]
+            scalar = logits[target_index]
+        else:
+            embedding, outputs = _pooled_embedding(model, encoding, spec.pooling, output_attentions=True)
+            scalar = None
+            if embedding_target:
+                references = labels if labels else [str(target)]
+                with torch.no_grad():
+                    ref_encoding = loaded.tokenizer(
+                        references, padding=True, truncation=True, max_length=spec.max_length, return_tensors="pt"
+                    )
+                    reference_embeddings, _ = _pooled_embedding(model, ref_encoding, spec.pooling)
+                similarities = F.cosine_similarity(embedding, reference_embeddings, dim=-1)  # (C,)
+                scores = similarities.detach()
+                score_labels = tuple(references)
+                if labels:
+                    target_index = _resolve_class(target, labels, int(similarities.argmax()), "Label")
+                else:
+                    target_index = 0
+                target_label = score_labels[target_index]
+                scalar = similarities[target_index]
+        attentions = outputs.attentions
+        stacked = _stack_attentions(attentions)
+        if need_grad and scalar is not None:
+            gradients = _gradients(scalar, attentions)
+        if scalar is not None:
+            target_value = float(scalar.detach())
+
+    tokens = loaded.tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist())
+    special_ids = set(loaded.tokenizer.all_special_ids)
+    special = torch.tensor([int(i) in special_ids for i in encoding["input_ids"][0]], dtype=torch.bool)
+    word_ids = list(encoding.word_ids(0))
+    sequence_ids = list(encoding.sequence_ids(0))
+    if spec.pooling == "mean":
+        pooling_weights = encoding["attention_mask"][0].float()
+        pooling_weights = pooling_weights / pooling_weights.sum()
+    else:
+        pooling_weights = torch.zeros(len(tokens))
+        pooling_weights[0] = 1.0
+    return Capture(
+        attentions=stacked.detach(), gradients=gradients, tokens=tokens, special=special,
+        pooling_weights=pooling_weights, word_ids=word_ids, sequence_ids=sequence_ids,
+        scores=None if scores is None else scores.detach().float(), score_labels=score_labels,
+        target_index=target_index, target_label=target_label, target_value=target_value, dropped_tokens=dropped,
+    )
+
+
+def capture_image(
+    loaded: LoadedModel,
+    image: Image.Image,
+    *,
+    target: int | str | None = None,
+    with_gradients: bool = False,
+) -> Capture:
+    """One forward pass (plus one backward pass for a target or `with_gradients`) over an RGB image.
+
+    Args:
+        loaded: an image classifier from `models.load`.
+        image: a PIL image; converted to RGB and resized by the model's own image processor.
+        target: class name or index; None with gradients means the top-scoring class.
+        with_gradients: run the backward pass for the target.
+    """
+    import numpy as np
+
+    spec = loaded.spec
+    if spec.kind != "image":
+        raise ValueError(f"'{spec.name}' is a text model: use it with text.")
+    image = image.convert("RGB")
+    pixel_values = loaded.processor(images=image, return_tensors="pt")["pixel_values"]  # (1, 3, H, W)
+    need_grad = with_gradients or target is not None
+    with torch.set_grad_enabled(need_grad):
+        outputs = loaded.model(pixel_values=pixel_values, output_attentions=True)
+        logits = outputs.logits[0]
+        stacked = _stack_attentions(outputs.attentions)
+        target_index = _resolve_class(target, spec.labels, int(logits.argmax()), "Class")
+        gradients = _gradients(logits[target_index], outputs.attentions) if need_grad else None
+    scores = torch.sigmoid(logits) if spec.multi_label else torch.softmax(logits, dim=-1)
+
+    rows, cols = spec.patch_grid
+    tokens = ["[CLS]", "[DIST]"][: spec.prefix_tokens] + [f"patch {r},{c}" for r in range(rows) for c in range(cols)]
+    if len(tokens) != stacked.shape[-1]:
+        raise RuntimeError(
+            f"'{spec.name}' produced {stacked.shape[-1]} tokens but its config implies {len(tokens)} "
+            f"({spec.prefix_tokens} prefix + {rows}x{cols} patches)."
+        )
+    special = torch.zeros(len(tokens), dtype=torch.bool)
+    special[: spec.prefix_tokens] = True
+    if spec.pooling == "mean":  # BEiT with mean pooling averages the patch tokens
+        pooling_weights = (~special).float() / float((~special).sum())
+    else:
+        pooling_weights = torch.zeros(len(tokens))
+        pooling_weights[0] = 1.0
+    mean = torch.tensor(getattr(loaded.processor, "image_mean", None) or [0.5, 0.5, 0.5]).view(3, 1, 1)
+    std = torch.tensor(getattr(loaded.processor, "image_std", None) or [0.5, 0.5, 0.5]).view(3, 1, 1)
+    seen = (pixel_values[0] * std + mean).clamp(0, 1)  # what the model saw, after resize and crop
+    shown = (seen.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return Capture(
+        attentions=stacked.detach(), gradients=gradients, tokens=tokens, special=special,
+        pooling_weights=pooling_weights, grid=(rows, cols), prefix_tokens=spec.prefix_tokens,
+        scores=scores.detach().float(), score_labels=spec.labels, target_index=target_index,
+        target_label=spec.labels[target_index], target_value=float(logits[target_index].detach()), image=shown,
+    )

@@ -1,0 +1,121 @@
+"""Attention rollout (Abnar and Zuidema, 2020) and gradient rollout (Chefer, Gur and Wolf, 2021).
+
+Notation: A_l is layer l's attention, shape (H, T, T), rows sum to 1; G_l is the gradient of the target
+scalar with respect to A_l; I is the T x T identity. Every function accepts any leading batch
+dimensions before (L, H, T, T) and keeps the input's device and dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+HEAD_FUSIONS = ("mean", "max", "min")
+
+
+def fuse_heads(attention: torch.Tensor, head_fusion: str = "mean") -> torch.Tensor:
+    """Fuse the head dimension of one or more layers' attention.
+
+    Args:
+        attention: (..., H, T, T).
+        head_fusion: "mean", "max" or "min" over heads.
+
+    Returns:
+        (..., T, T).
+    """
+    if head_fusion == "mean":
+        return attention.mean(dim=-3)
+    if head_fusion == "max":
+        return attention.amax(dim=-3)
+    if head_fusion == "min":
+        return attention.amin(dim=-3)
+    raise ValueError(f"Unknown head fusion '{head_fusion}': choose one of {', '.join(HEAD_FUSIONS)}.")
+
+
+def _check_layers(attentions: torch.Tensor, start_layer: int) -> int:
+    if attentions.dim() < 4 or attentions.shape[-1] != attentions.shape[-2]:
+        raise ValueError(f"Expected attentions of shape (..., L, H, T, T), got {tuple(attentions.shape)}.")
+    layers = attentions.shape[-4]
+    if not 0 <= start_layer < layers:
+        raise ValueError(f"Start layer {start_layer} is out of range: choose 0 to {layers - 1}.")
+    return layers
+
+
+def discard_smallest(fused: torch.Tensor, discard_ratio: float) -> torch.Tensor:
+    """Set the floor(r * T) smallest entries of each row to zero.
+
+    Args:
+        fused: (..., T, T) head-fused attention.
+        discard_ratio: r in [0, 1).
+    """
+    if not 0.0 <= discard_ratio < 1.0:
+        raise ValueError(f"Discard ratio {discard_ratio} is out of range: choose a value in [0, 1).")
+    tokens = fused.shape[-1]
+    count = math.floor(discard_ratio * tokens)
+    if count == 0:
+        return fused
+    smallest = fused.topk(count, dim=-1, largest=False).indices  # (..., T, count)
+    return fused.scatter(-1, smallest, 0.0)
+
+
+def attention_rollout(
+    attentions: torch.Tensor,
+    head_fusion: str = "mean",
+    discard_ratio: float = 0.0,
+    start_layer: int = 0,
+) -> torch.Tensor:
+    """Attention rollout: J = prod over layers of normalise(fuse(A_l) + I), latest layer on the left.
+
+    For l = start_layer .. L-1: F = fuse_heads(A_l); drop the floor(r*T) smallest entries per row;
+    B = F + I; B = B / B.sum(-1, keepdim=True); J = B @ J.
+
+    Args:
+        attentions: (..., L, H, T, T) post-softmax attention.
+        head_fusion: "mean", "max" or "min".
+        discard_ratio: r in [0, 1).
+        start_layer: first layer rolled out.
+
+    Returns:
+        J, (..., T, T); each row sums to 1.
+    """
+    layers = _check_layers(attentions, start_layer)
+    if head_fusion not in HEAD_FUSIONS:
+        raise ValueError(f"Unknown head fusion '{head_fusion}': choose one of {', '.join(HEAD_FUSIONS)}.")
+    tokens = attentions.shape[-1]
+    identity = torch.eye(tokens, device=attentions.device, dtype=attentions.dtype)
+    fused = discard_smallest(fuse_heads(attentions[..., start_layer:, :, :, :], head_fusion), discard_ratio)
+    augmented = fused + identity  # (..., L', T, T)
+    augmented = augmented / augmented.sum(dim=-1, keepdim=True)
+    joint = identity.expand(attentions.shape[:-4] + (tokens, tokens)).clone()
+    for layer in range(layers - start_layer):
+        joint = augmented[..., layer, :, :] @ joint
+    return joint
+
+
+def gradient_rollout(attentions: torch.Tensor, gradients: torch.Tensor, start_layer: int = 0) -> torch.Tensor:
+    """Gradient-weighted rollout, Chefer et al.'s generic rule for self-attention.
+
+    R = I; for l = start_layer .. L-1: Abar = mean_h relu(G_l * A_l); R = R + Abar @ R.
+
+    Args:
+        attentions: (..., L, H, T, T) post-softmax attention A_l.
+        gradients: same shape, dTarget/dA_l, paired with attentions by layer index.
+        start_layer: first layer rolled out.
+
+    Returns:
+        R, (..., T, T). Subtract I to keep only what attention carried.
+    """
+    if gradients.shape != attentions.shape:
+        raise ValueError(
+            f"Gradients {tuple(gradients.shape)} and attentions {tuple(attentions.shape)} must have the same shape."
+        )
+    layers = _check_layers(attentions, start_layer)
+    tokens = attentions.shape[-1]
+    identity = torch.eye(tokens, device=attentions.device, dtype=attentions.dtype)
+    weighted = (gradients[..., start_layer:, :, :, :] * attentions[..., start_layer:, :, :, :]).clamp(min=0)
+    mean_weighted = weighted.mean(dim=-3)  # (..., L', T, T)
+    relevance = identity.expand(attentions.shape[:-4] + (tokens, tokens)).clone()
+    for layer in range(layers - start_layer):
+        relevance = relevance + mean_weighted[..., layer, :, :] @ relevance
+    return relevance

@@ -1,0 +1,25 @@
+"""Model registry and loaders: bundled models (offline), local checkpoints, Hugging Face hub ids."""
+
+from models.loading import LoadedModel, list_models, load, load_spec, resolve
+from models.registry import (
+    DEFAULT_IMAGE_MODEL,
+    DEFAULT_TEXT_MODEL,
+    REGISTRY,
+    ModelLoadError,
+    ModelSpec,
+    spec_from_config,
+)
+
+__all__ = [
+    "DEFAULT_IMAGE_MODEL",
+    "DEFAULT_TEXT_MODEL",
+    "REGISTRY",
+    "LoadedModel",
+    "ModelLoadError",
+    "ModelSpec",
+    "list_models",
+    "load",
+    "load_spec",
+    "resolve",
+    "spec_from_config",
+]

@@ -1,0 +1,162 @@
+"""Load a registered model, a local checkpoint directory or a Hugging Face hub id, with eager attention."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.registry import (
+    REGISTRY,
+    ModelLoadError,
+    ModelSpec,
+    spec_from_config,
+)
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for explanation: eval mode, eager attention, with its tokenizer or image processor."""
+
+    spec: ModelSpec
+    model: torch.nn.Module
+    tokenizer: Any | None = None
+    processor: Any | None = None
+
+
+def _quiet_transformers() -> None:
+    """Silence progress bars and the PIL-backend notice: the CLI and the app print their own messages."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def resolve(name_or_path: str) -> tuple[str, str, bool, str]:
+    """Map what the user typed to (name, source, bundled, description).
+
+    Raises:
+        ModelLoadError: unknown name that is neither a directory nor a hub id.
+    """
+    key = name_or_path.strip()
+    if not key:
+        raise ModelLoadError("No model was named: choose one of " + ", ".join(REGISTRY) + ".")
+    if key in REGISTRY:
+        entry = REGISTRY[key]
+        return entry.name, entry.source(), entry.bundled, entry.description
+    path = Path(key).expanduser()
+    if path.is_dir():
+        return key, str(path.resolve()), False, f"local checkpoint {path}"
+    if path.exists():
+        raise ModelLoadError(f"'{key}' is a file, not a checkpoint directory: give the directory that holds config.json.")
+    if _HUB_ID.match(key) and not key.startswith((".", "/")):
+        return key, key, False, f"Hugging Face hub model {key}"
+    raise ModelLoadError(
+        f"Unknown model '{key}': choose one of {', '.join(REGISTRY)}, "
+        "or give a local checkpoint directory or a Hugging Face hub id such as google-bert/bert-base-uncased."
+    )
+
+
+def _offline_message(name: str, source: str) -> str:
+    return (
+        f"Could not load '{name}' ({source}): there is no network and it is not in the local Hugging Face cache; "
+        "use a bundled model (minilm, shapes-vit) or a local checkpoint directory."
+    )
+
+
+def _from_pretrained(loader: Any, source: str, name: str, local_only: bool, **kwargs: Any) -> Any:
+    """Call `loader.from_pretrained`, turning download and cache failures into one clear sentence."""
+    try:
+        return loader.from_pretrained(source, local_files_only=True, **kwargs)
+    except OSError:
+        if local_only or Path(source).is_dir():
+            raise
+    try:
+        return loader.from_pretrained(source, **kwargs)
+    except OSError as error:
+        raise ModelLoadError(_offline_message(name, source)) from error
+
+
+def load_spec(name_or_path: str, *, allow_download: bool = True) -> ModelSpec:
+    """Resolve a model and read its spec from its config, without loading weights."""
+    from transformers import AutoConfig
+
+    _quiet_transformers()
+    name, source, bundled, description = resolve(name_or_path)
+    local_only = not allow_download or bool(os.environ.get("HF_HUB_OFFLINE"))
+    try:
+        config = _from_pretrained(AutoConfig, source, name, local_only)
+    except ModelLoadError:
+        raise
+    except (OSError, ValueError) as error:
+        if Path(source).is_dir():
+            raise ModelLoadError(
+                f"'{name}' is not a readable Hugging Face checkpoint ({error}); the directory needs a config.json."
+            ) from error
+        raise ModelLoadError(_offline_message(name, source)) from error
+    return spec_from_config(name, source, config, bundled=bundled, description=description)
+
+
+def load(name_or_path: str, *, allow_download: bool = True) -> LoadedModel:
+    """Load a model for explanation: eval mode, `attn_implementation="eager"`, never remote code.
+
+    Args:
+        name_or_path: a registry name (see `list_models`), a checkpoint directory, or a hub id.
+        allow_download: when False only local files and the local cache are used.
+
+    Raises:
+        ModelLoadError: with one sentence naming the problem and the fix.
+    """
+    import transformers
+
+    spec = load_spec(name_or_path, allow_download=allow_download)
+    local_only = not allow_download or bool(os.environ.get("HF_HUB_OFFLINE"))
+    kwargs = {"attn_implementation": "eager"}
+    try:
+        if spec.kind == "text":
+            loader = transformers.AutoModelForSequenceClassification if spec.classifier else transformers.AutoModel
+            model = _from_pretrained(loader, spec.source, spec.name, local_only, **kwargs)
+            tokenizer = _from_pretrained(transformers.AutoTokenizer, spec.source, spec.name, local_only)
+            if not getattr(tokenizer, "is_fast", False):
+                raise ModelLoadError(f"'{spec.name}' has no fast tokenizer (tokenizer.json); word-piece alignment needs one.")
+            loaded = LoadedModel(spec, model.eval(), tokenizer=tokenizer)
+        else:
+            config = transformers.AutoConfig.from_pretrained(spec.source, local_files_only=True)
+            if "DeiTForImageClassificationWithTeacher" in (config.architectures or ()):
+                loader = transformers.DeiTForImageClassificationWithTeacher
+            else:
+                loader = transformers.AutoModelForImageClassification
+            model = _from_pretrained(loader, spec.source, spec.name, local_only, **kwargs)
+            processor = _from_pretrained(transformers.AutoImageProcessor, spec.source, spec.name, local_only)
+            loaded = LoadedModel(spec, model.eval(), processor=processor)
+    except ModelLoadError:
+        raise
+    except (OSError, ValueError, KeyError) as error:
+        raise ModelLoadError(f"Could not load '{spec.name}' from {spec.source}: {error}".rstrip(".") + ".") from error
+    implementation = getattr(loaded.model.config, "_attn_implementation", "eager")
+    if implementation != "eager":
+        raise ModelLoadError(
+            f"'{spec.name}' loaded with '{implementation}' attention, which returns no attention maps; "
+            "it must support attn_implementation='eager'."
+        )
+    return loaded
+
+
+def list_models() -> list[ModelSpec]:
+    """Every registered model that can be described here: bundled ones from their config, presets statically."""
+    specs = []
+    for entry in REGISTRY.values():
+        if entry.preset is not None:
+            specs.append(entry.preset)
+            continue
+        try:
+            specs.append(load_spec(entry.name, allow_download=False))
+        except ModelLoadError:
+            continue  # a bundled model not yet built (e.g. before training) is not available
+    return specs
