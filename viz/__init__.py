@@ -1,0 +1,56 @@
+"""Pure rendering helpers: numpy in, plotly figure / PIL-ready array / HTML string out.
+
+No torch or streamlit here. ``viz.colormaps``, ``viz.overlay`` and ``viz.tokens``
+do not import plotly either, and the plotly figures are re-exported lazily, so
+``from viz import overlay`` (the command line's ``--overlay``) never loads plotly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from viz.colormaps import COLORMAPS, apply_colormap, colormap_anchors, plotly_colorscale
+from viz.overlay import normalize, overlay, to_png_bytes, upsample_grid
+from viz.tokens import SPECIAL_TOKENS, legend_html, token_weight_range, tokens_html
+
+# Names served from viz.figures on first access (PEP 562), so plotly loads only when used.
+_FIGURE_NAMES = (
+    "MAX_HEATMAP_CELLS",
+    "PLOTLY_CONFIG",
+    "attention_heatmap",
+    "head_grid",
+    "image_overlay_figure",
+    "plotly_config",
+    "reduce_matrix",
+    "relevance_bar",
+    "scores_bar",
+    "stat_heatmap",
+    "unique_labels",
+)
+
+__all__ = [
+    "COLORMAPS",
+    "SPECIAL_TOKENS",
+    "apply_colormap",
+    "colormap_anchors",
+    "legend_html",
+    "normalize",
+    "overlay",
+    "plotly_colorscale",
+    "to_png_bytes",
+    "token_weight_range",
+    "tokens_html",
+    "upsample_grid",
+    *_FIGURE_NAMES,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FIGURE_NAMES:
+        return getattr(importlib.import_module("viz.figures"), name)
+    raise AttributeError(f"module 'viz' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_FIGURE_NAMES))
