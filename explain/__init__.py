@@ -12,7 +12,15 @@ from explain.methods import (
     patch_grid,
 )
 from explain.rollout import HEAD_FUSIONS, attention_rollout, discard_smallest, fuse_heads, gradient_rollout
-from explain.tokens import hide_tokens, merge_attention, merge_relevance, word_groups
+from explain.tokens import (
+    hide_tokens,
+    merge_attention,
+    merge_relevance,
+    token_view,
+    view_matrix,
+    view_relevance,
+    word_groups,
+)
 
 
 def image_relevance(matrix, spec, subtract_identity: bool = False):
@@ -47,5 +55,5 @@ __all__ = [
     "attention_rollout", "capture_image", "capture_text", "discard_smallest", "explain_capture", "fuse_heads",
     "gradient_rollout", "head_statistics", "head_statistics_for", "hide_tokens", "image_relevance",
     "input_relevance", "layer_attention", "merge_attention", "merge_relevance", "open_image", "patch_grid",
-    "token_positions", "tokenize", "word_groups",
+    "token_positions", "token_view", "tokenize", "view_matrix", "view_relevance", "word_groups",
 ]

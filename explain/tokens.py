@@ -82,3 +82,42 @@ def hide_tokens(matrix: torch.Tensor, keep: torch.Tensor, renormalize: bool = Tr
     if renormalize:
         kept = kept / kept.sum(-1, keepdim=True).clamp(min=1e-12)
     return kept
+
+
+def token_view(
+    tokens: Sequence[str],
+    special: Sequence[bool],
+    word_ids: Sequence[int | None],
+    sequence_ids: Sequence[int | None],
+    *,
+    merge_words: bool = False,
+    hide_special: bool = False,
+) -> tuple[list[int], list[str], torch.Tensor]:
+    """How a text is shown: which tokens form each shown unit, and which units are kept.
+
+    Returns:
+        (group per token, label per group, keep mask over groups (W,) bool).
+    """
+    if merge_words:
+        groups, labels = word_groups(tokens, word_ids, sequence_ids)
+    else:
+        groups, labels = list(range(len(tokens))), list(tokens)
+    group_special = torch.zeros(len(labels), dtype=torch.bool)
+    for group, is_special in zip(groups, special):
+        group_special[group] |= bool(is_special)
+    keep = ~group_special if hide_special else torch.ones(len(labels), dtype=torch.bool)
+    if not bool(keep.any()):
+        keep = torch.ones(len(labels), dtype=torch.bool)
+    return groups, labels, keep
+
+
+def view_matrix(matrix: torch.Tensor, groups: Sequence[int], keep: torch.Tensor) -> torch.Tensor:
+    """Apply a token view to an attention-like matrix: merge groups, then hide (renormalising rows)."""
+    merged = merge_attention(matrix, groups) if len(set(groups)) != len(groups) else matrix
+    return hide_tokens(merged, keep, renormalize=not bool(keep.all()))
+
+
+def view_relevance(relevance: torch.Tensor, groups: Sequence[int], keep: torch.Tensor) -> torch.Tensor:
+    """Apply a token view to relevance over tokens: sum over merged pieces, drop hidden units."""
+    merged = merge_relevance(relevance, groups) if len(set(groups)) != len(groups) else relevance
+    return merged[..., keep]

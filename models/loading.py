@@ -49,7 +49,13 @@ def resolve(name_or_path: str) -> tuple[str, str, bool, str]:
         raise ModelLoadError("No model was named: choose one of " + ", ".join(REGISTRY) + ".")
     if key in REGISTRY:
         entry = REGISTRY[key]
-        return entry.name, entry.source(), entry.bundled, entry.description
+        source = entry.source()
+        if entry.bundled and not Path(source).is_dir():
+            raise ModelLoadError(
+                f"The bundled model '{key}' is missing from this installation ({source}): "
+                "reinstall the requirements, or for shapes-vit run `python -m models.train_vit`."
+            )
+        return entry.name, source, entry.bundled, entry.description
     path = Path(key).expanduser()
     if path.is_dir():
         return key, str(path.resolve()), False, f"local checkpoint {path}"

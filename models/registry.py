@@ -83,6 +83,7 @@ class RegistryEntry:
     """A named model: where it comes from and, for downloadable presets, its static metadata."""
 
     name: str
+    kind: Kind
     source: Callable[[], str]
     description: str
     bundled: bool
@@ -105,19 +106,19 @@ def _imagenet_preset(name: str, hub_id: str, heads: int, prefix: int, model_type
         patch_grid=(14, 14), image_size=(224, 224), labels=(), pooling="cls", max_length=prefix + 196,
         classifier=True, description=f"{what} (ImageNet, downloads on first use)", model_type=model_type,
     )
-    return RegistryEntry(name, lambda: hub_id, spec.description, bundled=False, preset=spec)
+    return RegistryEntry(name, "image", lambda: hub_id, spec.description, bundled=False, preset=spec)
 
 
 REGISTRY: dict[str, RegistryEntry] = {
     entry.name: entry
     for entry in (
         RegistryEntry(
-            "minilm", _minilm_path,
+            "minilm", "text", _minilm_path,
             "sentence-transformers/all-MiniLM-L6-v2: 6-layer BERT sentence encoder, mean pooling (bundled)",
             bundled=True,
         ),
         RegistryEntry(
-            "shapes-vit", _bundled("shapes-vit"),
+            "shapes-vit", "image", _bundled("shapes-vit"),
             "ViT trained by this project on generated shape and digit scenes, multi-label (bundled)",
             bundled=True,
         ),

@@ -1,0 +1,49 @@
+"""Entry point: `streamlit run app.py`. Builds the navigation and the sidebar every page shares."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import models
+from ui import params
+from ui.state import model_names
+
+st.set_page_config(page_title="Transformer attention explorer", page_icon="🔍", layout="wide")
+
+OTHER = "other (directory or hub id)…"
+
+
+def model_picker(kind: str, label: str, default: str) -> None:
+    """A model selectbox plus a free field for any checkpoint; the choice is kept in st.session_state[f"{kind}_model"]."""
+    names = model_names(kind)
+    choice_key, other_key = f"{kind}_model_choice", f"{kind}_model_other"
+    params.restore(choice_key, default, allowed=names + [OTHER])
+    params.restore(other_key, "")
+    st.sidebar.selectbox(label, names + [OTHER], key=choice_key,
+                         format_func=lambda n: n if n == OTHER else f"{n} ({'bundled' if models.REGISTRY[n].bundled else 'download'})")
+    if st.session_state[choice_key] == OTHER:
+        st.sidebar.text_input(f"{kind.capitalize()} model: local directory or Hugging Face hub id", key=other_key,
+                              placeholder="e.g. ./my-checkpoint or distilbert/distilbert-base-uncased-finetuned-sst-2-english")
+        st.session_state[f"{kind}_model"] = st.session_state[other_key].strip() or default
+    else:
+        st.session_state[f"{kind}_model"] = st.session_state[choice_key]
+    params.publish(choice_key, other_key)
+
+
+pages = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True, url_path="home"),
+    st.Page("pages/text_attention.py", title="Text attention", icon="🔤", url_path="text-attention"),
+    st.Page("pages/head_comparison.py", title="Head comparison", icon="🧩", url_path="heads"),
+    st.Page("pages/text_rollout.py", title="Text rollout", icon="🌊", url_path="text-rollout"),
+    st.Page("pages/image.py", title="Image", icon="🖼️", url_path="image"),
+]
+navigation = st.navigation(pages)
+
+st.sidebar.markdown("### Models")
+model_picker("text", "Text model", models.DEFAULT_TEXT_MODEL)
+model_picker("image", "Image model", models.DEFAULT_IMAGE_MODEL)
+st.sidebar.caption(
+    "Attention maps, attention rollout and gradient rollout for text transformers and Vision Transformers. "
+    "Bundled models run offline; others download on first use where a network exists."
+)
+navigation.run()

@@ -1,0 +1,107 @@
+"""Image: upload a picture or pick a sample scene; see where the Vision Transformer looks."""
+
+import streamlit as st
+
+import explain
+from ui import params, views, widgets
+from ui.state import capture_or_message, image_capture, load_model
+from viz.figures import PLOTLY_CONFIG, image_overlay_figure, scores_bar
+from viz.overlay import overlay, to_png_bytes
+
+st.title("Image")
+st.caption("The picture is cut into patches; a [CLS] token gathers them through attention. See which patches each layer, head and method points at.")
+
+model_name = st.session_state.get("image_model", "shapes-vit")
+loaded = load_model(model_name)
+choice = widgets.image_input("im")
+if loaded is None or choice is None:
+    st.stop()
+if loaded.spec.kind != "image":
+    st.error(f"'{model_name}' is not an image model: pick one in the sidebar.")
+    st.stop()
+
+labels = list(loaded.spec.labels)
+classes = ["predicted class"] + labels
+params.restore("im_class", classes[0], allowed=classes)
+params.keep_valid("im_class", classes)
+chosen = st.selectbox("Class explained by gradient rollout", classes, key="im_class")
+params.publish("im_class")
+capture = capture_or_message(image_capture, model_name, choice.digest, choice.image,
+                             None if chosen == classes[0] else chosen)
+if capture is None:
+    st.stop()
+
+with st.sidebar:
+    st.markdown("### Overlay")
+    cmap = widgets.colormap("im", "inferno")
+    params.restore("im_opacity", 0.55, float)
+    opacity = st.slider("Opacity", 0.0, 1.0, step=0.05, key="im_opacity")
+    params.restore("im_smooth", True, params.parse_bool)
+    smooth = st.toggle("Smooth upsampling", key="im_smooth")
+    st.markdown("### Rollout options")
+    params.restore("im_fusion", "mean", allowed=explain.HEAD_FUSIONS)
+    fusion = st.selectbox("Head fusion", explain.HEAD_FUSIONS, key="im_fusion")
+    params.restore("im_discard", 0.0, float)
+    discard = st.slider("Discard ratio", 0.0, 0.95, step=0.05, key="im_discard")
+    params.restore("im_start", 0, int)
+    params.keep_valid("im_start", list(range(capture.layers)))
+    start = st.selectbox("Start layer", list(range(capture.layers)), key="im_start")
+    params.publish("im_opacity", "im_smooth", "im_fusion", "im_discard", "im_start")
+
+left, right = st.columns([2, 3])
+with left:
+    st.image(capture.image, caption=f"{choice.name}, as the model sees it ({capture.image.shape[1]}x{capture.image.shape[0]})", width="stretch")
+    truth = widgets.sample_labels().get(choice.name)
+    if truth:
+        st.caption("Ground truth: " + ", ".join(truth))
+with right:
+    st.plotly_chart(scores_bar(list(capture.score_labels), capture.scores.numpy(), top_k=5,
+                               title="Top predictions" + (" (independent sigmoid scores)" if loaded.spec.multi_label else "")),
+                    config=PLOTLY_CONFIG, key="im_scores")
+st.markdown(f"Gradient rollout explains **{capture.target_label}**.")
+
+rows, cols = capture.grid
+patches = [f"{r},{c}" for r in range(rows) for c in range(cols)]
+options = dict(head_fusion=fusion, discard_ratio=discard, start_layer=start)
+tab_attention, tab_rollout, tab_gradient, tab_all = st.tabs(["Attention", "Rollout", "Gradient rollout", "All methods"])
+
+
+def show(grid, title: str, key: str, highlight=None) -> None:  # noqa: ANN001
+    st.plotly_chart(image_overlay_figure(capture.image, grid, title=title, colormap=cmap, opacity=opacity,
+                                         smooth=smooth, highlight_patch=highlight), config=PLOTLY_CONFIG, key=key)
+    st.download_button("Overlay (PNG)", to_png_bytes(overlay(capture.image, grid, cmap, opacity, smooth)),
+                       file_name=f"{key}.png", mime="image/png", key=f"{key}_png")
+    st.download_button("Relevance grid (NPZ)", widgets.npz_bytes(relevance=grid, image=capture.image),
+                       file_name=f"{key}.npz", mime="application/octet-stream", key=f"{key}_npz")
+
+
+with tab_attention:
+    layer, head = widgets.layer_head("im", capture.layers, capture.heads)
+    params.restore("im_query", "[CLS]", allowed=["[CLS]"] + patches)
+    query = st.selectbox("Attention from", ["[CLS]"] + patches, key="im_query",
+                         help="[CLS], or any patch (row,col): whose attention to draw.")
+    params.publish("im_query")
+    query_index = 0 if query == "[CLS]" else capture.prefix_tokens + patches.index(query)
+    matrix = explain.layer_attention(capture.attentions, layer, head)
+    grid = explain.patch_grid(matrix[query_index], capture.prefix_tokens, capture.grid).numpy()
+    highlight = None if query == "[CLS]" else tuple(int(v) for v in query.split(","))
+    show(grid, f"Layer {layer}, {'mean of heads' if head is None else f'head {head}'}, from {query}", "attention", highlight)
+
+with tab_rollout:
+    show(explain.explain_capture(capture, "rollout", **options).grid.numpy(), "Attention rollout", "rollout")
+
+with tab_gradient:
+    show(explain.explain_capture(capture, "gradient-rollout", start_layer=start).grid.numpy(),
+         f"Gradient rollout for {capture.target_label}", "gradient_rollout")
+
+with tab_all:
+    columns = st.columns(3)
+    grids = {
+        "Raw attention (last layer, [CLS])": explain.explain_capture(capture, "attention").grid.numpy(),
+        "Attention rollout": explain.explain_capture(capture, "rollout", **options).grid.numpy(),
+        f"Gradient rollout: {capture.target_label}": explain.explain_capture(capture, "gradient-rollout", start_layer=start).grid.numpy(),
+    }
+    for (title, grid), column in zip(grids.items(), columns):
+        with column:
+            st.plotly_chart(image_overlay_figure(capture.image, grid, title=title, colormap=cmap, opacity=opacity, smooth=smooth),
+                            config=PLOTLY_CONFIG, key=f"all_{title}")

@@ -1,0 +1,106 @@
+"""Text rollout: the sentence coloured by raw attention, attention rollout and gradient rollout."""
+
+import streamlit as st
+
+import explain
+from ui import params, views, widgets
+from ui.state import (
+    LABEL_EXAMPLES, PROBE_EXAMPLES, capture_or_message, load_model, parse_labels, text_capture, truncation_notice,
+)
+from viz.figures import PLOTLY_CONFIG, relevance_bar, scores_bar
+from viz.tokens import tokens_html
+
+st.title("Text rollout")
+st.caption("Which input tokens the model's output draws on: one layer's raw attention, attention rollout through all layers, and gradient rollout for a chosen target.")
+
+model_name = st.session_state.get("text_model", "minilm")
+loaded = load_model(model_name)
+text, pair = widgets.text_input("tr")
+if loaded is None or not text.strip():
+    if loaded is not None:
+        st.warning("The text is empty: type a sentence or pick an example.")
+    st.stop()
+
+# The gradient target: a class for classifiers; a probe sentence or zero-shot labels for embedding models.
+target, labels = None, ()
+if loaded.spec.classifier:
+    classes = ["predicted class"] + list(loaded.spec.labels)
+    params.restore("tr_class", classes[0], allowed=classes)
+    chosen = st.selectbox("Target class", classes, key="tr_class")
+    params.publish("tr_class")
+    target = None if chosen == classes[0] else chosen
+else:
+    params.restore("tr_mode", "labels", allowed=("labels", "probe"))
+    mode = st.radio("Target", ("labels", "probe"), key="tr_mode", horizontal=True,
+                    format_func={"labels": "Zero-shot labels", "probe": "Probe sentence (similarity)"}.get)
+    if mode == "probe":
+        params.restore("tr_probe", PROBE_EXAMPLES.get(text, "A dog lay on the rug."))
+        target = st.text_input("Probe sentence", key="tr_probe").strip() or None
+        if target is None:
+            st.warning("The probe sentence is empty: type one to compare the input with.")
+    else:
+        params.restore("tr_labels", LABEL_EXAMPLES)
+        labels = parse_labels(st.text_input("Labels (comma-separated)", key="tr_labels"))
+        if not labels:
+            st.warning("Type at least one label, for example: animals, food, language.")
+    params.publish("tr_mode", "tr_probe", "tr_labels")
+
+with st.sidebar:
+    st.markdown("### Rollout options")
+    params.restore("tr_fusion", "mean", allowed=explain.HEAD_FUSIONS)
+    fusion = st.selectbox("Head fusion", explain.HEAD_FUSIONS, key="tr_fusion")
+    params.restore("tr_discard", 0.0, float)
+    discard = st.slider("Discard ratio", 0.0, 0.95, step=0.05, key="tr_discard")
+    params.restore("tr_start", 0, int)
+    params.keep_valid("tr_start", list(range(loaded.spec.layers)))
+    start = st.selectbox("Start layer", list(range(loaded.spec.layers)), key="tr_start")
+    params.restore("tr_raw_layer", loaded.spec.layers - 1, int)
+    params.keep_valid("tr_raw_layer", list(range(loaded.spec.layers)), loaded.spec.layers - 1)
+    raw_layer = st.selectbox("Raw attention layer (heads averaged)", list(range(loaded.spec.layers)), key="tr_raw_layer")
+    params.restore("tr_hide", True, params.parse_bool)
+    hide = st.toggle("Hide [CLS]/[SEP]", key="tr_hide")
+    params.restore("tr_merge", False, params.parse_bool)
+    merge = st.toggle("Merge word pieces into words", key="tr_merge")
+    cmap = widgets.colormap("tr", "reds")
+    params.publish("tr_fusion", "tr_discard", "tr_start", "tr_raw_layer", "tr_hide", "tr_merge")
+
+has_target = loaded.spec.classifier or target is not None or bool(labels)
+capture = capture_or_message(text_capture, model_name, text, pair, target, labels, has_target)
+if capture is None:
+    st.stop()
+truncation_notice(capture, loaded)
+
+if capture.scores is not None and len(capture.score_labels) > 1:
+    st.plotly_chart(scores_bar(list(capture.score_labels), capture.scores.numpy(),
+                               title="Label scores (cosine similarity)" if not loaded.spec.classifier else "Class probabilities",
+                               value_label="similarity" if not loaded.spec.classifier else "probability", top_k=10),
+                    config=PLOTLY_CONFIG, key="tr_scores")
+if capture.target_label is not None:
+    st.markdown(f"Gradient target: **{capture.target_label}** (value {capture.target_value:.3f}).")
+
+methods = {
+    "attention": ("Raw attention", dict(layer=raw_layer)),
+    "rollout": ("Attention rollout", dict(head_fusion=fusion, discard_ratio=discard, start_layer=start)),
+    "gradient-rollout": ("Gradient rollout", dict(start_layer=start)),
+}
+columns = st.columns(3)
+table = {}
+for (method, (title, options)), column in zip(methods.items(), columns):
+    with column:
+        st.markdown(f"**{title}**")
+        if method == "gradient-rollout" and capture.gradients is None:
+            st.info("Needs a target: a probe sentence or zero-shot labels.")
+            continue
+        explanation = explain.explain_capture(capture, method, **options)
+        values, tokens = views.text_relevance(capture, explanation.relevance, merge, hide)
+        table[title] = values
+        st.html(tokens_html(tokens, values, colormap=cmap))
+        st.plotly_chart(relevance_bar(tokens, values, title=title, colormap=cmap), config=PLOTLY_CONFIG, key=f"tr_bar_{method}")
+
+if table:
+    import pandas as pd
+
+    frame = pd.DataFrame(table, index=tokens)
+    st.download_button("Relevance per token (CSV)", frame.to_csv().encode(), file_name="relevance.csv", mime="text/csv")
+st.caption("Colours are scaled per method (min to max); exact values are in each token's tooltip and in the CSV. "
+           "Gradient rollout shows the rows of R - I: what attention carried beyond each token's own residual path.")

@@ -1,0 +1,135 @@
+"""Widgets shared by several pages: text input with examples, image input, layer/head pickers, downloads."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from explain import ImageInputError, open_image
+from models.registry import BUNDLED_DIR
+from ui import params
+from ui.state import TEXT_EXAMPLES, digest
+from viz.colormaps import COLORMAPS
+
+SAMPLES_DIR = BUNDLED_DIR / "samples"
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
+
+
+def _use_example(prefix: str) -> None:
+    example = st.session_state[f"{prefix}_example"]
+    if example in TEXT_EXAMPLES:
+        st.session_state[f"{prefix}_text"] = example
+
+
+def text_input(prefix: str, with_pair: bool = True) -> tuple[str, str | None]:
+    """An example picker, a text area and an optional second sentence; values live in the URL."""
+    params.restore(f"{prefix}_text", TEXT_EXAMPLES[0])
+    params.restore(f"{prefix}_pair", "")
+    st.selectbox(
+        "Example sentences", ("Choose an example…",) + TEXT_EXAMPLES, key=f"{prefix}_example",
+        on_change=_use_example, args=(prefix,),
+    )
+    st.text_area("Sentence", key=f"{prefix}_text", height=80, help="Up to the model's maximum length; longer text is truncated with a notice.")
+    pair = None
+    if with_pair:
+        st.text_input("Second sentence (optional, makes a sentence pair)", key=f"{prefix}_pair")
+        pair = st.session_state[f"{prefix}_pair"] or None
+    params.publish(f"{prefix}_text", f"{prefix}_pair")
+    return st.session_state[f"{prefix}_text"], pair
+
+
+def layer_head(prefix: str, layers: int, heads: int, allow_mean: bool = True) -> tuple[int, int | None]:
+    """Layer and head selectors; head "mean" averages the heads. Returns (layer, head or None)."""
+    layer_key, head_key = f"{prefix}_layer", f"{prefix}_head"
+    head_options = (["mean"] if allow_mean else []) + list(range(heads))
+    params.restore(layer_key, layers - 1, int)
+    params.restore(head_key, head_options[0], params.parse_head)
+    params.keep_valid(layer_key, list(range(layers)), layers - 1)
+    params.keep_valid(head_key, head_options)
+    left, right = st.columns(2)
+    left.selectbox("Layer", list(range(layers)), key=layer_key)
+    right.selectbox("Head", head_options, key=head_key, format_func=lambda h: "mean of heads" if h == "mean" else str(h))
+    params.publish(layer_key, head_key)
+    head = st.session_state[head_key]
+    return st.session_state[layer_key], None if head == "mean" else int(head)
+
+
+def colormap(prefix: str, default: str = "viridis") -> str:
+    key = f"{prefix}_cmap"
+    params.restore(key, default, allowed=COLORMAPS)
+    st.selectbox("Colour map", COLORMAPS, key=key)
+    params.publish(key)
+    return st.session_state[key]
+
+
+@dataclass
+class ImageChoice:
+    image: Image.Image
+    digest: str
+    name: str
+
+
+def sample_images() -> list[Path]:
+    return sorted(SAMPLES_DIR.glob("*.png")) if SAMPLES_DIR.is_dir() else []
+
+
+def image_input(prefix: str) -> ImageChoice | None:
+    """Upload an image or choose a bundled sample scene; a bad file gives a message, not a traceback."""
+    samples = sample_images()
+    source_key, sample_key = f"{prefix}_source", f"{prefix}_sample"
+    params.restore(source_key, "sample" if samples else "upload", allowed=("sample", "upload"))
+    st.radio("Image", ("sample", "upload"), key=source_key, horizontal=True,
+             format_func={"sample": "Bundled sample scene", "upload": "Upload an image"}.get)
+    params.publish(source_key)
+    if st.session_state[source_key] == "upload":
+        upload = st.file_uploader("Image file (PNG, JPEG, WebP, BMP, GIF)", type=UPLOAD_TYPES, key=f"{prefix}_upload")
+        if upload is None:
+            st.info("Upload an image, or switch to a bundled sample scene.")
+            return None
+        data = upload.getvalue()
+        name = upload.name
+    else:
+        if not samples:
+            st.warning("No bundled sample scenes were found: upload an image instead.")
+            return None
+        names = [path.name for path in samples]
+        params.restore(sample_key, names[0], allowed=names)
+        st.selectbox("Sample scene", names, key=sample_key)
+        params.publish(sample_key)
+        name = st.session_state[sample_key]
+        data = (SAMPLES_DIR / name).read_bytes()
+    try:
+        image = open_image(data, name=name)
+    except ImageInputError as error:
+        st.error(str(error))
+        return None
+    return ImageChoice(image=image, digest=digest(data), name=name)
+
+
+def sample_labels() -> dict[str, list[str]]:
+    """Ground-truth labels of the bundled sample scenes (samples.json), when present."""
+    path = SAMPLES_DIR / "samples.json"
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    if isinstance(data, dict):
+        return {k: (v["labels"] if isinstance(v, dict) else v) for k, v in data.items()}
+    return {item["file"]: item["labels"] for item in data if "file" in item}
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def csv_bytes(matrix: np.ndarray, row_labels: list[str], col_labels: list[str]) -> bytes:
+    import pandas as pd
+
+    return pd.DataFrame(matrix, index=row_labels, columns=col_labels).to_csv().encode()
