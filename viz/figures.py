@@ -286,8 +286,11 @@ def head_grid(
     titles = tuple(f"L{layer} H{head}" for layer in layers for head in heads)
     layout = _subplot_layout(n_layers, n_heads, titles, width, height)
     for name, axis in layout.items():
-        if name.startswith("yaxis") and kind == "image":
-            axis.update(scaleanchor="x" + name[len("yaxis"):], constrain="domain")
+        if kind == "image" and name.startswith(("xaxis", "yaxis")):
+            # square patch cells: shrink each subplot's domain, not its range
+            axis.update(constrain="domain")
+            if name.startswith("yaxis"):
+                axis.update(scaleanchor="x" + name[len("yaxis"):])
     traces = []
     for li, layer in enumerate(layers):
         for hi, head in enumerate(heads):
@@ -403,7 +406,7 @@ def stat_heatmap(
             zmin=zmin,
             zmax=zmax,
             colorbar={"title": {"text": label}},
-            texttemplate="%{z:.2f}" if values.size <= MAX_TEXT_CELLS else None,
+            texttemplate="%{z:.3g}" if values.size <= MAX_TEXT_CELLS else None,
             hovertemplate=f"layer %{{y}}, head %{{x}}<br>{label}: %{{z:.4g}}<extra></extra>",
         )
     )
@@ -589,8 +592,9 @@ def scores_bar(
         scores: (K,) scores in [0, 1], e.g. softmax probabilities.
         title: figure title.
         colormap: one of :data:`viz.colormaps.COLORMAPS`, colours the bars by score.
-        zmin: score at the lightest colour.
-        zmax: score at the darkest colour.
+        zmin: left end of the score axis (bars are coloured from a third of the
+            way up the colour map at zmin to its end at zmax).
+        zmax: right end of the score axis.
         top_k: keep only the k highest scores; all when None.
         value_label: name of the score axis.
 
@@ -619,7 +623,9 @@ def scores_bar(
             customdata=sorted_labels,
             marker={
                 "color": sorted_scores, "colorscale": plotly_colorscale(colormap),
-                "cmin": zmin, "cmax": zmax,
+                # zmin sits a third of the way up the map, so low-score bars of maps that
+                # start near white ("blues", "reds") stay visible on a white page
+                "cmin": zmin - 0.5 * (zmax - zmin), "cmax": zmax,
             },
             texttemplate="%{x:.3f}",
             textposition="auto",
@@ -628,7 +634,7 @@ def scores_bar(
     )
     fig.update_layout(
         title={"text": html.escape(title, quote=False)},
-        xaxis={"title": {"text": label}, "range": [0, 1]},
+        xaxis={"title": {"text": label}, "range": [zmin, zmax]},
         yaxis={
             "title": {"text": "label"}, "autorange": "reversed",
             "tickmode": "array", "tickvals": positions.tolist(), "ticktext": sorted_labels,
