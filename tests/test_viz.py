@@ -345,6 +345,11 @@ def test_scores_bar_sorted_descending():
     assert list(top.layout.yaxis.ticktext) == ["b", "c"]
     with pytest.raises(ValueError, match="softmax"):
         scores_bar(["a"], [3.2])
+    with pytest.raises(ValueError, match="zmin=-1.0"):
+        scores_bar(["a", "b"], [0.4, -0.1])  # cosine similarities need the wider axis
+    similarities = scores_bar(["a", "b"], [0.4, -0.1], zmin=-1.0)
+    assert similarities.layout.xaxis.range == (-1.0, 1.0)
+    np.testing.assert_array_equal(np.asarray(similarities.data[0].x), [0.4, -0.1])
 
 
 def test_plotly_config_downloads_png():

@@ -589,7 +589,8 @@ def scores_bar(
 
     Args:
         labels: K class names (duplicates are allowed; bars are placed by position).
-        scores: (K,) scores in [0, 1], e.g. softmax probabilities.
+        scores: (K,) scores within [zmin, zmax]: softmax probabilities with the
+            default [0, 1], cosine similarities with ``zmin=-1.0``.
         title: figure title.
         colormap: one of :data:`viz.colormaps.COLORMAPS`, colours the bars by score.
         zmin: left end of the score axis (bars are coloured from a third of the
@@ -604,12 +605,14 @@ def scores_bar(
     scores = _as_finite(scores, "scores", 1)
     if len(labels) != len(scores):
         raise ValueError(f"got {len(labels)} labels but {len(scores)} scores.")
-    if len(scores) and (scores.min() < -1e-6 or scores.max() > 1 + 1e-6):
-        raise ValueError(
-            f"scores must lie in [0, 1], got [{scores.min():.4g}, {scores.max():.4g}]; "
-            "apply softmax to logits or similarities first."
-        )
     _check_range(zmin, zmax)
+    tolerance = 1e-6 * (zmax - zmin)
+    if len(scores) and (scores.min() < zmin - tolerance or scores.max() > zmax + tolerance):
+        raise ValueError(
+            f"scores span [{scores.min():.4g}, {scores.max():.4g}], outside the axis range "
+            f"[{zmin:.4g}, {zmax:.4g}]; pass zmin=-1.0 for cosine similarities, or apply "
+            "softmax to logits first."
+        )
     order = np.argsort(-scores, kind="stable")[:top_k]
     sorted_scores = scores[order]
     sorted_labels = _plotly_text([labels[i] for i in order])
