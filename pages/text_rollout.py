@@ -71,10 +71,15 @@ if capture is None:
 truncation_notice(capture, loaded)
 
 if capture.scores is not None and len(capture.score_labels) > 1:
-    st.plotly_chart(scores_bar(list(capture.score_labels), capture.scores.numpy(),
-                               title="Label scores (cosine similarity)" if not loaded.spec.classifier else "Class probabilities",
-                               value_label="similarity" if not loaded.spec.classifier else "probability", top_k=10),
-                    config=PLOTLY_CONFIG, key="tr_scores")
+    if loaded.spec.classifier:
+        scores_figure = scores_bar(list(capture.score_labels), capture.scores.numpy(), title="Class probabilities",
+                                   value_label="probability", top_k=10)
+    else:  # cosine similarities lie in [-1, 1], outside scores_bar's [0, 1]: bars ranked highest first
+        order = capture.scores.argsort(descending=True)[:10].tolist()
+        scores_figure = relevance_bar([capture.score_labels[i] for i in order], capture.scores.numpy()[order],
+                                      title="Label scores (cosine similarity)", colormap="blues", orientation="h",
+                                      value_label="cosine similarity")
+    st.plotly_chart(scores_figure, config=PLOTLY_CONFIG, key="tr_scores")
 if capture.target_label is not None:
     st.markdown(f"Gradient target: **{capture.target_label}** (value {capture.target_value:.3f}).")
 
