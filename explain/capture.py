@@ -212,10 +212,11 @@ def capture_text(
             target_value = float(scalar.detach())
 
     tokens = loaded.tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist())
-    special_ids = set(loaded.tokenizer.all_special_ids)
-    special = torch.tensor([int(i) in special_ids for i in encoding["input_ids"][0]], dtype=torch.bool)
     word_ids = list(encoding.word_ids(0))
     sequence_ids = list(encoding.sequence_ids(0))
+    # Special tokens are the ones the tokenizer added ([CLS], [SEP], padding): they belong to no input
+    # sequence. Matching all_special_ids would also flag [UNK], which stands for a real word of the text.
+    special = torch.tensor([sequence is None for sequence in sequence_ids], dtype=torch.bool)
     if spec.pooling == "mean":
         pooling_weights = encoding["attention_mask"][0].float()
         pooling_weights = pooling_weights / pooling_weights.sum()
