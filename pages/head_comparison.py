@@ -37,7 +37,7 @@ st.subheader(f"Every layer and head ({capture.layers} x {capture.heads})")
 params.restore("hc_grid", False, params.parse_bool)
 if st.toggle("Draw the layer x head grid", key="hc_grid", help="Off by default: long inputs make many large maps."):
     if kind == "text":
-        maps = views.head_maps_text(capture)
+        maps = capture.attentions.numpy()  # head_grid block-averages large maps itself
         figure = head_grid(maps, title=f"{model_name}: attention maps per layer and head", colormap=cmap, zmin=0.0)
     else:
         maps = views.head_maps_image(capture)

@@ -53,7 +53,7 @@ token = st.select_slider("Query token", indices, key="ta_token", format_func=lam
 params.publish("ta_token")
 row = shown[token]
 st.html(tokens_html(labels, row, colormap="reds", selected=token, normalize=False))
-st.html(legend_html("reds", 0.0, float(row.max())))
+st.html(legend_html("reds", 0.0, 1.0))
 
 st.subheader("Download")
 left, right = st.columns(2)

@@ -29,17 +29,6 @@ def text_relevance(capture: Capture, relevance: torch.Tensor, merge_words: bool,
     return explain.view_relevance(relevance, groups, keep).numpy(), labels
 
 
-def head_maps_text(capture: Capture, max_size: int = 48) -> np.ndarray:
-    """Every head's map, (L, H, T, T), block-averaged to at most max_size per axis for small multiples."""
-    from viz.figures import reduce_matrix
-
-    attentions = capture.attentions.numpy()
-    if attentions.shape[-1] <= max_size:
-        return attentions
-    reduced = [[reduce_matrix(head, max_size)[0] for head in layer] for layer in attentions]
-    return np.asarray(reduced)
-
-
 def head_maps_image(capture: Capture, query: int = 0) -> np.ndarray:
     """Every head's attention from one query token over the patch grid: (L, H, rows, cols)."""
     rows = capture.attentions[:, :, query, :]  # (L, H, T)
