@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -57,7 +58,7 @@ class Capture:
     target_label: str | None = None
     target_value: float | None = None
     dropped_tokens: int = 0
-    image: "np.ndarray | None" = None  # noqa: F821 - numpy only for display
+    image: np.ndarray | None = None
 
     @property
     def layers(self) -> int:
@@ -79,20 +80,24 @@ def _stack_attentions(attentions: Sequence[torch.Tensor] | None) -> torch.Tensor
 
 
 def _resolve_class(target: int | str | None, labels: Sequence[str], predicted: int, what: str) -> int:
-    """Turn a class name, index or None (predicted) into an index, or raise a clear ValueError."""
+    """Turn a class name, index or None (predicted) into an index, or raise a clear ValueError.
+
+    A string is matched against the names first (case-insensitive), then read as an index.
+    """
     if target is None:
         return predicted
-    if isinstance(target, int) or (isinstance(target, str) and target.strip().lstrip("-").isdigit() and target.strip() not in labels):
-        index = int(target)
-        if not 0 <= index < len(labels):
-            raise ValueError(f"{what} index {index} is out of range: choose 0 to {len(labels) - 1}.")
-        return index
-    lowered = [label.lower() for label in labels]
-    key = str(target).strip().lower()
-    if key in lowered:
-        return lowered.index(key)
-    shown = ", ".join(labels[:12]) + (", ..." if len(labels) > 12 else "")
-    raise ValueError(f"Unknown {what.lower()} '{target}': choose one of {shown}.")
+    if isinstance(target, str):
+        key = target.strip().lower()
+        lowered = [label.lower() for label in labels]
+        if key in lowered:
+            return lowered.index(key)
+        if not key.isdigit():
+            shown = ", ".join(labels[:12]) + (", ..." if len(labels) > 12 else "")
+            raise ValueError(f"Unknown {what.lower()} '{target}': choose one of {shown}.")
+    index = int(target)
+    if not 0 <= index < len(labels):
+        raise ValueError(f"{what} index {index} is out of range: choose 0 to {len(labels) - 1}.")
+    return index
 
 
 def _gradients(target_value: torch.Tensor, attentions: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -246,8 +251,6 @@ def capture_image(
         target: class name or index; None with gradients means the top-scoring class.
         with_gradients: run the backward pass for the target.
     """
-    import numpy as np
-
     spec = loaded.spec
     if spec.kind != "image":
         raise ValueError(f"'{spec.name}' is a text model: use it with text.")

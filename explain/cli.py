@@ -152,10 +152,7 @@ def run_image(args: argparse.Namespace) -> None:
     if loaded.spec.kind != "image":
         raise CliError(f"'{args.model}' is a text model: use `python -m explain text`.")
     gradient = args.method == "gradient-rollout"
-    target = args.target
-    if target is not None and target.strip().isdigit() and target.strip() not in loaded.spec.labels:
-        target = int(target)
-    capture = capture_image(loaded, picture, target=target if gradient else None, with_gradients=gradient)
+    capture = capture_image(loaded, picture, target=args.target if gradient else None, with_gradients=gradient)
     explanation = _explanation(capture, args)
     _save(args, capture, explanation, {"grid": np.array(capture.grid, dtype=np.int64)})
     if args.overlay:
