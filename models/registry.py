@@ -178,8 +178,9 @@ def spec_from_config(name: str, source: str, config: Any, *, bundled: bool = Fal
         if local.is_dir():
             pooling = _sentence_transformers_pooling(local) or "cls"
         max_positions = int(getattr(config, "max_position_embeddings", 512))
-        if model_type == "roberta":  # positions start after the padding index
-            max_positions -= int(getattr(config, "pad_token_id", 1) or 1) + 1
+        if model_type == "roberta":  # positions start after the padding index (which may be 0)
+            pad_token_id = getattr(config, "pad_token_id", None)
+            max_positions -= (1 if pad_token_id is None else int(pad_token_id)) + 1
         layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layers")
         heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_heads")
         labels = tuple(config.id2label[i] for i in range(len(config.id2label))) if classifier else ()
