@@ -44,7 +44,7 @@ def head_statistics(
         entropy: -sum_k a_qk log a_qk, averaged over queries;
         distance: sum_k a_qk |p_q - p_k| / sum_k a_qk over keys with positions, averaged over queries
             with positions (Euclidean on the patch grid for images);
-        special: sum of a_qk over special keys; self: a_qq; previous: a_q,q-1 (queries q >= 1).
+        special: sum of a_qk over special keys; self: a_qq; previous: a_q,q-1 (0 for query 0).
     """
     a = attentions.float()
     tokens = a.shape[-1]
@@ -60,7 +60,8 @@ def head_statistics(
     special_share = a[..., special].sum(-1).mean(-1)
     self_share = a.diagonal(dim1=-2, dim2=-1).mean(-1)
     if tokens > 1:
-        previous = a.diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1)
+        # averaged over all T queries like the other statistics; query 0 has no previous token
+        previous = a.diagonal(offset=-1, dim1=-2, dim2=-1).sum(-1) / tokens
     else:
         previous = torch.zeros_like(self_share)
     return {"entropy": entropy, "distance": distance, "special": special_share, "self": self_share, "previous": previous}
