@@ -1,0 +1,144 @@
+"""Command line: npz round trips recomputed with the library, overlay PNG, and one-line errors (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import models
+from explain.cli import main
+from explain.methods import input_relevance
+from explain.rollout import attention_rollout
+
+ROOT = Path(__file__).resolve().parent.parent
+SENTENCE = "The cat sat on the mat."
+
+
+@pytest.fixture
+def cached_load(monkeypatch, minilm):
+    """models.load as the CLI calls it, but MiniLM reuses the session's instance (the real load is tested)."""
+    real = models.load
+
+    def load(name, **kwargs):
+        return minilm if name == "minilm" else real(name, **kwargs)
+
+    monkeypatch.setattr(models, "load", load)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_module_entry_lists_models_as_json():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "explain", "models"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    listed = {row["name"]: row for row in json.loads(done.stdout)}
+    assert {"name", "kind", "layers", "heads", "source"} <= set(listed["minilm"])
+    assert (listed["minilm"]["kind"], listed["minilm"]["layers"], listed["minilm"]["heads"]) == ("text", 6, 12)
+    assert (listed["deit-tiny-distilled"]["layers"], listed["deit-tiny-distilled"]["heads"]) == (12, 3)
+
+
+def test_text_attention_round_trip(cached_load, capsys, tmp_path):
+    out = tmp_path / "a.npz"
+    code, _, err = run(capsys, "text", SENTENCE, "--method", "attention", "--out", str(out))
+    assert code == 0, err
+    saved = np.load(out)
+    attentions = saved["attentions"]
+    assert attentions.dtype == np.float32 and attentions.shape == (6, 12, 9, 9)
+    assert saved["tokens"].tolist() == ["[CLS]", "the", "cat", "sat", "on", "the", "mat", ".", "[SEP]"]
+    assert saved["matrix"].dtype == np.float32 and saved["matrix"].shape == (9, 9)
+    np.testing.assert_allclose(saved["matrix"], attentions[-1].mean(0), rtol=0, atol=1e-6)
+    expected = input_relevance(torch.from_numpy(saved["matrix"]), torch.full((9,), 1 / 9)).numpy()
+    assert saved["relevance"].dtype == np.float32 and saved["relevance"].shape == (9,)
+    np.testing.assert_allclose(saved["relevance"], expected, rtol=0, atol=1e-6)
+
+    code, _, err = run(capsys, "text", SENTENCE, "--method", "attention", "--layer", "2", "--head", "5", "--out", str(out))
+    assert code == 0, err
+    saved = np.load(out)
+    np.testing.assert_array_equal(saved["matrix"], saved["attentions"][2, 5])
+
+
+def test_text_rollout_and_gradient_rollout(cached_load, capsys, tmp_path):
+    out = tmp_path / "r.npz"
+    code, _, err = run(
+        capsys, "text", SENTENCE, "--head-fusion", "max", "--discard-ratio", "0.3", "--start-layer", "1", "--out", str(out)
+    )
+    assert code == 0, err
+    saved = np.load(out)
+    expected = attention_rollout(torch.from_numpy(saved["attentions"]), "max", 0.3, 1).numpy()
+    np.testing.assert_allclose(saved["matrix"], expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(saved["relevance"], saved["matrix"].mean(0), rtol=0, atol=1e-6)
+
+    code, _, err = run(capsys, "text", SENTENCE, "--method", "gradient-rollout", "--target", "A dog lay on the rug.", "--out", str(out))
+    assert code == 0, err
+    saved = np.load(out)
+    expected = input_relevance(torch.from_numpy(saved["matrix"]), torch.full((9,), 1 / 9), subtract_identity=True).numpy()
+    np.testing.assert_allclose(saved["relevance"], expected, rtol=0, atol=1e-6)
+    assert str(saved["target"]) == "A dog lay on the rug."
+
+
+def test_image_round_trip_with_overlay(tiny_checkpoints, capsys, tmp_path):
+    picture = tmp_path / "in.png"
+    Image.new("RGB", (50, 40), (10, 200, 30)).save(picture)
+    out, overlay = tmp_path / "i.npz", tmp_path / "o.png"
+    model = str(tiny_checkpoints("vit"))
+    code, _, err = run(capsys, "image", str(picture), "--model", model, "--out", str(out), "--overlay", str(overlay))
+    assert code == 0, err
+    saved = np.load(out)
+    assert saved["grid"].tolist() == [4, 4]
+    assert saved["attentions"].shape == (2, 2, 17, 17) and saved["matrix"].shape == (17, 17)
+    assert saved["relevance"].shape == (4, 4)
+    np.testing.assert_allclose(saved["relevance"].flatten(), saved["matrix"][0, 1:], rtol=0, atol=1e-6)
+    with Image.open(overlay) as written:
+        assert written.format == "PNG" and written.size == (32, 32)
+
+
+def error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error:") and "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["text", "  ", "--out", "{out}"], "empty"),
+        (["text", "hi", "--model", "no-such-model", "--out", "{out}"], "minilm"),
+        (["text", "hi", "--discard-ratio", "1.5", "--out", "{out}"], "[0, 1)"),
+        (["text", "hi", "--method", "attention", "--layer", "6", "--out", "{out}"], "0 to 5"),
+        (["text", "hi", "--method", "attention", "--head", "12", "--out", "{out}"], "0 to 11"),
+        (["text", "hi", "--head-fusion", "median", "--out", "{out}"], "mean, max, min"),
+        (["text", "hi", "--method", "gradient-rollout", "--out", "{out}"], "--target"),
+        (["image", "{missing}", "--out", "{out}"], "does not exist"),
+        (["image", "{textfile}", "--out", "{out}"], "not a readable image"),
+    ],
+)
+def test_errors_exit_2_with_one_line(cached_load, capsys, tmp_path, argv, message):
+    textfile = tmp_path / "notes.txt"
+    textfile.write_text("hello")
+    names = {"out": str(tmp_path / "x.npz"), "missing": str(tmp_path / "missing.png"), "textfile": str(textfile)}
+    code, _, err = run(capsys, *[part.format(**names) for part in argv])
+    assert code == 2
+    assert message in error_line(err)
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_long_text_warns_with_the_dropped_count(cached_load, capsys, tmp_path):
+    code, _, err = run(capsys, "text", " ".join(["the"] * 600), "--out", str(tmp_path / "l.npz"))
+    assert code == 0
+    assert "warning:" in err and "90 tokens were dropped" in err
+    assert np.load(tmp_path / "l.npz")["tokens"].shape == (512,)
