@@ -1,0 +1,241 @@
+"""Measure an image model on generated scenes whose object masks are known.
+
+For each held-out scene (``models.scenes``, evaluation seed range >= 10**6) this
+runs one forward + backward pass per object class through the project's own
+capture (``explain.capture_image``), and scores:
+
+* classification: macro F1 and exact match at threshold 0.5;
+* the pointing game for gradient rollout (targeted at each object's class),
+  attention rollout and raw attention (last layer's [CLS] row, heads averaged;
+  both class-agnostic, the same map for every object of a scene);
+* class sensitivity of gradient rollout on scenes with two or more objects;
+* a random-pointer baseline.
+
+Geometry (patch grid, prefix tokens, input size) is read from the model's spec.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+import explain
+import models
+from models import LoadedModel
+from models.scenes import CLASS_NAMES, EVAL_SEED, GENERATOR_VERSION, check_seed, make_scenes
+
+THRESHOLD = 0.5
+
+
+def patch_masks(masks: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """Object masks at patch resolution: a patch counts if any of its pixels is in the object.
+
+    Args:
+        masks: (K, H, W) bool pixel masks; H and W must be multiples of the grid.
+        grid: (rows, cols) patch grid.
+
+    Returns:
+        (K, rows, cols) bool.
+    """
+    k, height, width = masks.shape
+    rows, cols = grid
+    if height % rows or width % cols:
+        raise ValueError(f"A {height}x{width} mask does not split into a {rows}x{cols} patch grid.")
+    blocks = masks.reshape(k, rows, height // rows, cols, width // cols)
+    return blocks.any(axis=(2, 4))
+
+
+def dilate(patch_mask: np.ndarray) -> np.ndarray:
+    """Grow patch masks by one patch in the 8-neighbourhood.
+
+    Args:
+        patch_mask: (..., rows, cols) bool.
+
+    Returns:
+        (..., rows, cols) bool.
+    """
+    padded = np.pad(patch_mask, [(0, 0)] * (patch_mask.ndim - 2) + [(1, 1), (1, 1)])
+    rows, cols = patch_mask.shape[-2:]
+    grown = np.zeros_like(patch_mask)
+    for dr in range(3):
+        for dc in range(3):
+            grown |= padded[..., dr:dr + rows, dc:dc + cols]
+    return grown
+
+
+def top_patch(relevance: np.ndarray) -> tuple[int, int]:
+    """(row, col) of the highest-relevance patch of a (rows, cols) map (first in row-major order on ties)."""
+    flat = int(np.argmax(relevance))
+    return divmod(flat, relevance.shape[1])
+
+
+def patch_distance(patch: tuple[int, int], patch_mask: np.ndarray) -> int:
+    """Chebyshev distance, in patches, from ``patch`` to the nearest patch of a (rows, cols) mask.
+
+    0 means the patch touches the object; 1 means it is in the one-patch dilation.
+    """
+    rows, cols = np.nonzero(patch_mask)
+    if len(rows) == 0:
+        raise ValueError("An object with an empty patch mask cannot be scored.")
+    return int(np.min(np.maximum(np.abs(rows - patch[0]), np.abs(cols - patch[1]))))
+
+
+def is_class_sensitive(patch: tuple[int, int], object_index: int, object_patches: np.ndarray) -> bool:
+    """Whether a top patch points at object ``object_index`` rather than at the scene's other objects.
+
+    The patch is sensitive iff it lies within one patch of that object (the pointing
+    game's tolerance) and strictly closer to it than to every other object, distance
+    being ``patch_distance``. Ties and patches near no object count as not sensitive.
+
+    Args:
+        patch: (row, col) of the explanation's top patch.
+        object_index: index k of the targeted object.
+        object_patches: (K, rows, cols) undilated patch masks of all the scene's objects, K >= 2.
+    """
+    distances = [patch_distance(patch, mask) for mask in object_patches]
+    own = distances.pop(object_index)
+    return own <= 1 and all(own < other for other in distances)
+
+
+def _rate(hits: list[bool]) -> float | None:
+    return float(np.mean(hits)) if hits else None
+
+
+def _macro_f1(probs: np.ndarray, labels: np.ndarray) -> tuple[float, list[float]]:
+    """Macro F1 at ``THRESHOLD``; a class with no positives and no predictions scores 1."""
+    pred, truth = probs >= THRESHOLD, labels > 0.5
+    tp = (pred & truth).sum(0)
+    denom = 2 * tp + (pred & ~truth).sum(0) + (~pred & truth).sum(0)
+    per_class = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
+    return float(per_class.mean()), [float(x) for x in per_class]
+
+
+def evaluate(model_name: str = "shapes-vit", n_scenes: int = 2000, seed: int = EVAL_SEED) -> dict:
+    """Classification and localisation figures of an image model on held-out generated scenes.
+
+    Per scene: one ``capture_image`` per object, targeted at the object's class (forward +
+    backward); the attention maps of the first one serve attention rollout and raw attention,
+    its class scores serve classification. Maps are (rows, cols) patch relevances from
+    ``explain.image_relevance``.
+
+    Pointing game: for object k, the explanation's top patch is a hit if it lies in k's patch
+    mask (patches holding any pixel of k) dilated by one patch in the 8-neighbourhood.
+
+    Class sensitivity (scenes with 2+ objects): for each object k, gradient rollout targeted at
+    k's class is sensitive if its top patch is within one patch of k and strictly closer to k
+    than to every other object (Chebyshev distance in patches to the nearest patch of each
+    object); ties and patches near no object are not sensitive. The rate is over all such
+    (scene, object) pairs.
+
+    Random pointer: expected hit rate of a uniformly random patch, i.e. the mean over objects
+    of |dilated patch mask| / (rows * cols); likewise for class sensitivity.
+
+    Args:
+        model_name: a registered image model (or checkpoint directory) trained on ``CLASS_NAMES``.
+        n_scenes: number of scenes.
+        seed: scene seed, >= 10**6 (never used by training); default ``EVAL_SEED``.
+
+    Returns:
+        A JSON-serialisable dict::
+
+            {"model", "n_scenes", "seed", "generator_version", "seconds",
+             "n_objects": {"single", "multi"},
+             "classification": {"macro_f1", "exact_match", "threshold", "per_class_f1": {name: f1}},
+             "pointing_game": {method: {"single", "multi", "all"}} for gradient_rollout,
+                              attention_rollout, raw_attention,
+             "class_sensitivity": {"gradient_rollout", "random_pointer", "n_objects"},
+             "random_pointer": {"single", "multi", "all"}}
+
+        A rate is None when its split holds no objects.
+
+    Raises:
+        ValueError: a seed in the training range, a non-image model, or one whose labels are not
+            the generator's classes.
+    """
+    check_seed(seed, "eval")
+    if n_scenes < 1:
+        raise ValueError(f"n_scenes must be at least 1, got {n_scenes}.")
+    loaded = models.load(model_name, allow_download=False)
+    spec = loaded.spec
+    if spec.kind != "image" or spec.patch_grid is None or spec.image_size is None:
+        raise ValueError(f"'{spec.name}' is not an image model: evaluate a ViT trained on the generated scenes.")
+    if tuple(spec.labels) != CLASS_NAMES:
+        raise ValueError(f"'{spec.name}' predicts {list(spec.labels)}, not the scene classes {list(CLASS_NAMES)}.")
+    height, width = spec.image_size
+    if height != width:
+        raise ValueError(f"Scenes are square; '{spec.name}' takes {height}x{width} inputs.")
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one small image at a time: extra threads only spin, badly on shared cores
+    try:
+        return _evaluate_scenes(loaded, n_scenes, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _evaluate_scenes(loaded: LoadedModel, n_scenes: int, seed: int) -> dict:
+    """The body of ``evaluate`` once the model is loaded and checked; same return value."""
+    spec = loaded.spec
+    height = spec.image_size[0]
+    grid = spec.patch_grid
+    n_patches = grid[0] * grid[1]
+    start = time.perf_counter()
+    probs, labels = [], []
+    hits: dict[str, dict[str, list[bool]]] = {
+        m: {"single": [], "multi": []} for m in ("gradient_rollout", "attention_rollout", "raw_attention")
+    }
+    random_hits: dict[str, list[float]] = {"single": [], "multi": []}
+    sensitive: list[bool] = []
+    random_sensitive: list[float] = []
+    all_patches = [(r, c) for r in range(grid[0]) for c in range(grid[1])]
+    for scene in make_scenes(n_scenes, seed=seed, size=height):
+        image = Image.fromarray(scene.image)
+        split = "multi" if len(scene.classes) >= 2 else "single"
+        objects = patch_masks(scene.masks, grid)  # (K, rows, cols)
+        grown = dilate(objects)
+        for k, class_index in enumerate(scene.classes.tolist()):
+            capture = explain.capture_image(loaded, image, target=int(class_index))
+            if k == 0:  # attentions and scores do not depend on the target
+                probs.append(capture.scores.numpy())
+                labels.append(scene.labels)
+                rollout = explain.image_relevance(explain.attention_rollout(capture.attentions), spec)
+                raw = explain.image_relevance(explain.layer_attention(capture.attentions), spec)
+                agnostic = {"attention_rollout": top_patch(rollout.numpy()),
+                            "raw_attention": top_patch(raw.numpy())}
+            matrix = explain.gradient_rollout(capture.attentions, capture.gradients)
+            relevance = explain.image_relevance(matrix, spec, subtract_identity=True).numpy()
+            gradient_top = top_patch(relevance)
+            hits["gradient_rollout"][split].append(bool(grown[k][gradient_top]))
+            for method, patch in agnostic.items():
+                hits[method][split].append(bool(grown[k][patch]))
+            random_hits[split].append(float(grown[k].sum()) / n_patches)
+            if split == "multi":
+                sensitive.append(is_class_sensitive(gradient_top, k, objects))
+                random_sensitive.append(
+                    float(np.mean([is_class_sensitive(p, k, objects) for p in all_patches])))
+
+    probs_array, labels_array = np.stack(probs), np.stack(labels)
+    macro, per_class = _macro_f1(probs_array, labels_array)
+    exact = float(np.mean(np.all((probs_array >= THRESHOLD) == (labels_array > 0.5), axis=1)))
+
+    def splits(values: dict[str, list]) -> dict[str, float | None]:
+        return {"single": _rate(values["single"]), "multi": _rate(values["multi"]),
+                "all": _rate(values["single"] + values["multi"])}
+
+    return {
+        "model": spec.name,
+        "n_scenes": n_scenes,
+        "seed": seed,
+        "generator_version": GENERATOR_VERSION,
+        "seconds": round(time.perf_counter() - start, 1),
+        "n_objects": {"single": len(random_hits["single"]), "multi": len(random_hits["multi"])},
+        "classification": {"macro_f1": macro, "exact_match": exact, "threshold": THRESHOLD,
+                           "per_class_f1": dict(zip(CLASS_NAMES, per_class))},
+        "pointing_game": {method: splits(values) for method, values in hits.items()},
+        "class_sensitivity": {"gradient_rollout": _rate(sensitive), "random_pointer": _rate(random_sensitive),
+                              "n_objects": len(sensitive)},
+        "random_pointer": splits(random_hits),
+    }

@@ -1,0 +1,255 @@
+"""Train the bundled multi-label ViT on generated scenes (CPU, two threads).
+
+Usage:
+    python -m models.train_vit [--steps N] [--seed S] [--out DIR] [--samples DIR]
+
+The model is a plain Hugging Face ``ViTForImageClassification`` built from a
+``ViTConfig`` (random init, nothing downloaded). Scenes come from
+``models.scenes`` on the fly: one stream seeded with ``--seed`` (< 10**6) for
+training, a fixed held-out batch (seed ``VALIDATION_SEED``, also in the training
+range but never part of the training stream) for the periodic F1.
+
+The output directory loads with nothing but transformers:
+``ViTForImageClassification.from_pretrained(out, attn_implementation="eager")``
+and ``AutoImageProcessor.from_pretrained(out)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+from models.scenes import (
+    CLASS_NAMES,
+    EVAL_SEED,
+    GENERATOR_VERSION,
+    check_seed,
+    make_scene,
+    make_scenes,
+    stack_scenes,
+)
+
+IMAGE_SIZE = 64
+PATCH_SIZE = 8
+IMAGE_MEAN = (0.5, 0.5, 0.5)
+IMAGE_STD = (0.5, 0.5, 0.5)
+VALIDATION_SEED = 999_999
+SAMPLE_SEED = EVAL_SEED + 1  # sample PNGs: evaluation range, never trained on
+DEFAULT_OUT = Path("models/bundled/shapes-vit")
+DEFAULT_SAMPLES = Path("models/bundled/samples")
+
+
+def build_config(hidden_size: int = 192, layers: int = 6, heads: int = 6) -> ViTConfig:
+    """Multi-label ViT config sized for two CPU cores.
+
+    Args:
+        hidden_size: Width of the residual stream.
+        layers: Number of encoder blocks.
+        heads: Attention heads per block.
+
+    Returns:
+        A ``ViTConfig`` for 64x64 inputs with 8x8 patches (8x8 grid + [CLS] = 65 tokens).
+    """
+    return ViTConfig(
+        image_size=IMAGE_SIZE,
+        patch_size=PATCH_SIZE,
+        num_channels=3,
+        hidden_size=hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=4 * hidden_size,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        problem_type="multi_label_classification",
+        id2label=dict(enumerate(CLASS_NAMES)),
+        label2id={name: i for i, name in enumerate(CLASS_NAMES)},
+    )
+
+
+def to_pixel_values(images: np.ndarray) -> torch.Tensor:
+    """Normalise uint8 images exactly as the saved ``ViTImageProcessor`` does.
+
+    Args:
+        images: (B, H, W, 3) uint8 with H = W = ``IMAGE_SIZE`` (so resizing is a no-op).
+
+    Returns:
+        (B, 3, H, W) float32 pixel values.
+    """
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def macro_f1(probs: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> float:
+    """Macro-averaged F1 over classes.
+
+    Args:
+        probs: (N, C) predicted probabilities.
+        labels: (N, C) multi-hot ground truth.
+        threshold: Decision threshold on the probabilities.
+
+    Returns:
+        Mean over classes of 2TP / (2TP + FP + FN) (a class with no positives and
+        no predictions counts as 1).
+    """
+    pred = probs >= threshold
+    truth = labels > 0.5
+    tp = (pred & truth).sum(0)
+    fp = (pred & ~truth).sum(0)
+    fn = (~pred & truth).sum(0)
+    denom = 2 * tp + fp + fn
+    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
+    return float(f1.mean())
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
+    """Linear warmup to ``peak`` over ``warmup`` steps, then cosine decay to zero."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(total - warmup, 1)
+    return peak * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+@torch.no_grad()
+def predict(model: ViTForImageClassification, images: np.ndarray, batch: int = 256) -> np.ndarray:
+    """(N, C) sigmoid probabilities for (N, H, W, 3) uint8 images."""
+    model.eval()
+    out = [torch.sigmoid(model(pixel_values=to_pixel_values(images[i:i + batch])).logits)
+           for i in range(0, len(images), batch)]
+    return torch.cat(out).numpy()
+
+
+def write_samples(model: ViTForImageClassification, samples_dir: Path, n: int = 8) -> list[dict]:
+    """Save the first ``n`` scenes of ``SAMPLE_SEED`` as PNGs plus samples.json.
+
+    The scenes are taken in order (not picked for the model's benefit).
+
+    Returns:
+        One record per sample: file, labels (names) and the model's predicted names.
+    """
+    samples_dir.mkdir(parents=True, exist_ok=True)
+    scenes = make_scenes(n, seed=SAMPLE_SEED, size=IMAGE_SIZE)
+    images, _ = stack_scenes(scenes)
+    probs = predict(model, images)
+    records = []
+    for i, scene in enumerate(scenes):
+        name = f"scene_{i:02d}.png"
+        Image.fromarray(scene.image).save(samples_dir / name)
+        predicted = [CLASS_NAMES[c] for c in np.flatnonzero(probs[i] >= 0.5)]
+        records.append({"file": name, "labels": scene.label_names, "predicted": predicted})
+    meta = {"generator_version": GENERATOR_VERSION, "seed": SAMPLE_SEED, "samples": records}
+    (samples_dir / "samples.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return records
+
+
+def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: int = 64,
+          peak_lr: float = 1e-3, hidden_size: int = 192, layers: int = 6, heads: int = 6,
+          eval_every: int = 250, threads: int = 2) -> dict:
+    """Train from scratch and save the model, processor and (optionally) samples.
+
+    Args:
+        steps: Optimiser steps.
+        seed: Training seed (< 10**6), seeds both torch and the scene stream.
+        out: Output model directory.
+        samples: Directory for sample PNGs, or None to skip.
+        batch_size: Scenes per step.
+        peak_lr: AdamW peak learning rate.
+        hidden_size: Width of the residual stream.
+        layers: Encoder blocks.
+        heads: Attention heads.
+        eval_every: Steps between held-out metrics.
+        threads: torch intra-op threads (1 is faster when the two cores are shared).
+
+    Returns:
+        Summary dict (steps, wall time, final held-out loss and F1).
+    """
+    check_seed(seed, "train")
+    if seed == VALIDATION_SEED:
+        raise ValueError(f"seed {VALIDATION_SEED} is reserved for the held-out batch")
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+
+    model = ViTForImageClassification(build_config(hidden_size, layers, heads))
+    n_params = sum(p.numel() for p in model.parameters())
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embeddings" not in n]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "embeddings" in n]
+    optimiser = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=peak_lr)
+    warmup = max(steps // 20, 1)
+    val_images, val_labels = stack_scenes(make_scenes(512, seed=VALIDATION_SEED, size=IMAGE_SIZE))
+    print(f"ViT: {layers} layers, {heads} heads, hidden {hidden_size}, {n_params / 1e6:.2f}M params; "
+          f"{steps} steps x {batch_size} scenes, seed {seed}", flush=True)
+
+    start = time.time()
+    metrics: dict = {}
+    bar = tqdm(range(steps), desc="train", mininterval=5.0)
+    for step in bar:
+        model.train()
+        images, labels = stack_scenes([make_scene(rng, IMAGE_SIZE) for _ in range(batch_size)])
+        for group in optimiser.param_groups:
+            group["lr"] = lr_at(step, steps, peak_lr, warmup)
+        output = model(pixel_values=to_pixel_values(images), labels=torch.from_numpy(labels))
+        optimiser.zero_grad(set_to_none=True)
+        output.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        bar.set_postfix(loss=f"{output.loss.item():.4f}", refresh=False)
+        if (step + 1) % eval_every == 0 or step + 1 == steps:
+            probs = predict(model, val_images)
+            val_loss = torch.nn.functional.binary_cross_entropy(
+                torch.from_numpy(probs).clamp(1e-7, 1 - 1e-7), torch.from_numpy(val_labels)).item()
+            metrics = {"step": step + 1, "train_loss": round(output.loss.item(), 4),
+                       "val_loss": round(val_loss, 4), "val_macro_f1": round(macro_f1(probs, val_labels), 4),
+                       "elapsed_s": round(time.time() - start, 1)}
+            tqdm.write(json.dumps(metrics))
+    wall = time.time() - start
+
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    processor = ViTImageProcessor(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+                                  image_mean=list(IMAGE_MEAN), image_std=list(IMAGE_STD))
+    processor.save_pretrained(out)
+    summary = {"steps": steps, "seed": seed, "batch_size": batch_size, "wall_time_s": round(wall, 1),
+               "params": n_params, "generator_version": GENERATOR_VERSION, **metrics}
+    if samples is not None:
+        summary["samples"] = write_samples(model, samples)
+    print(json.dumps(summary, indent=2), flush=True)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and train."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=4000, help="optimiser steps")
+    parser.add_argument("--seed", type=int, default=0, help=f"training seed, < {10**6}")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output model directory")
+    parser.add_argument("--samples", type=Path, default=DEFAULT_SAMPLES,
+                        help="directory for sample scene PNGs + samples.json")
+    parser.add_argument("--no-samples", action="store_true", help="do not write sample scenes")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate")
+    parser.add_argument("--hidden", type=int, default=192)
+    parser.add_argument("--layers", type=int, default=6)
+    parser.add_argument("--heads", type=int, default=6)
+    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads; 1 when other jobs share the cores")
+    args = parser.parse_args(argv)
+    train(args.steps, args.seed, args.out, None if args.no_samples else args.samples,
+          batch_size=args.batch_size, peak_lr=args.lr, hidden_size=args.hidden,
+          layers=args.layers, heads=args.heads, eval_every=args.eval_every,
+          threads=args.threads)
+
+
+if __name__ == "__main__":
+    main()
