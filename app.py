@@ -31,11 +31,11 @@ def model_picker(kind: str, label: str, default: str) -> None:
 
 
 pages = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True, url_path="home"),
-    st.Page("pages/text_attention.py", title="Text attention", icon="🔤", url_path="text-attention"),
-    st.Page("pages/head_comparison.py", title="Head comparison", icon="🧩", url_path="heads"),
-    st.Page("pages/text_rollout.py", title="Text rollout", icon="🌊", url_path="text-rollout"),
-    st.Page("pages/image.py", title="Image", icon="🖼️", url_path="image"),
+    st.Page("app_pages/home.py", title="Home", icon="🏠", default=True, url_path="home"),
+    st.Page("app_pages/text_attention.py", title="Text attention", icon="🔤", url_path="text-attention"),
+    st.Page("app_pages/head_comparison.py", title="Head comparison", icon="🧩", url_path="heads"),
+    st.Page("app_pages/text_rollout.py", title="Text rollout", icon="🌊", url_path="text-rollout"),
+    st.Page("app_pages/image.py", title="Image", icon="🖼️", url_path="image"),
 ]
 navigation = st.navigation(pages)
 

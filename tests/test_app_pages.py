@@ -76,7 +76,7 @@ def test_home_renders_with_models_table_and_page_links() -> None:
 
 
 def test_text_attention_layer_head_merge_and_hide() -> None:
-    at = start("pages/text_attention.py")
+    at = start("app_pages/text_attention.py")
     at.text_area(key="ta_text").input(SENTENCE).run()
     assert_clean(at)
     labels = heatmap_labels(at)
@@ -105,7 +105,7 @@ def test_text_attention_layer_head_merge_and_hide() -> None:
 
 
 def test_empty_text_warns_and_other_fields_survive() -> None:
-    at = start("pages/text_attention.py")
+    at = start("app_pages/text_attention.py")
     at.text_input(key="ta_pair").input("A second sentence.")
     at.text_area(key="ta_text").input("   ").run()
     assert_clean(at)
@@ -113,7 +113,7 @@ def test_empty_text_warns_and_other_fields_survive() -> None:
     assert not at.get("plotly_chart")
     assert at.text_input(key="ta_pair").value == "A second sentence."
 
-    at = start("pages/text_rollout.py")
+    at = start("app_pages/text_rollout.py")
     at.text_input(key="tr_labels").input("weather, sports").run()
     at.text_area(key="tr_text").input("").run()
     assert_clean(at)
@@ -124,7 +124,7 @@ def test_empty_text_warns_and_other_fields_survive() -> None:
 
 
 def test_text_rollout_labels_probe_and_token_options() -> None:
-    at = start("pages/text_rollout.py")
+    at = start("app_pages/text_rollout.py")
     assert len(at.get("plotly_chart")) == 4  # label scores + raw, rollout, gradient rollout
     at.text_input(key="tr_labels").input("weather, sports, cooking").run()
     assert_clean(at)
@@ -150,7 +150,7 @@ def test_text_rollout_labels_probe_and_token_options() -> None:
 
 
 def test_head_comparison_text_grid_and_statistics() -> None:
-    at = start("pages/head_comparison.py")
+    at = start("app_pages/head_comparison.py")
     assert not [c for c in at.get("plotly_chart") if "hc_grid_chart" in c.proto.id]
     at.toggle(key="hc_grid").set_value(True).run()
     assert_clean(at)
@@ -167,19 +167,19 @@ def test_head_comparison_text_grid_and_statistics() -> None:
 
 
 def test_url_state_restores_and_invalid_values_fall_back() -> None:
-    at = start("pages/text_attention.py", {"ta_layer": "2", "ta_head": "3"})
+    at = start("app_pages/text_attention.py", {"ta_layer": "2", "ta_head": "3"})
     assert at.selectbox(key="ta_layer").value == 2
     assert at.selectbox(key="ta_head").value == 3
     assert "layer 2 · head 3" in figure(at, "ta_heatmap")["layout"]["title"]["text"]
 
-    at = start("pages/text_attention.py", {"ta_layer": "99", "ta_head": "banana", "ta_merge": "maybe"})
+    at = start("app_pages/text_attention.py", {"ta_layer": "99", "ta_head": "banana", "ta_merge": "maybe"})
     assert at.selectbox(key="ta_layer").value == 5  # default: last layer
     assert at.selectbox(key="ta_head").value == "mean"
     assert at.toggle(key="ta_merge").value is False
 
 
 def test_model_that_fails_to_load_shows_an_error_and_the_app_recovers() -> None:
-    at = start("pages/text_attention.py")
+    at = start("app_pages/text_attention.py")
     at.selectbox(key="text_model_choice").select(OTHER).run()
     at.text_input(key="text_model_other").input("nobody/does-not-exist").run()
     assert_clean(at)
@@ -210,10 +210,7 @@ def image_app_setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def image_app(page: str, setup: dict) -> AppTest:
-    # The model is chosen from the text attention page: under AppTest, runs of pages/image.py and
-    # pages/home.py go without app.py's sidebar (AppTest resolves those file names outside
-    # st.navigation); the choice is kept in st.session_state["image_model"] either way.
-    at = start("pages/text_attention.py")
+    at = start()
     if not setup["bundled"]:
         at.selectbox(key="image_model_choice").select(OTHER).run()
         at.text_input(key="image_model_other").input(setup["directory"]).run()
@@ -233,7 +230,7 @@ def give_image(at: AppTest, prefix: str, setup: dict) -> None:
 
 
 def test_image_page_class_selector_and_tabs(image_app_setup: dict) -> None:
-    at = image_app("pages/image.py", image_app_setup)
+    at = image_app("app_pages/image.py", image_app_setup)
     give_image(at, "im", image_app_setup)
     assert not at.error, [e.value for e in at.error]
     assert len(at.tabs) == 4
@@ -256,7 +253,7 @@ def test_image_page_class_selector_and_tabs(image_app_setup: dict) -> None:
 
 
 def test_image_upload_that_is_not_an_image_gives_a_message(image_app_setup: dict) -> None:
-    at = image_app("pages/image.py", image_app_setup)
+    at = image_app("app_pages/image.py", image_app_setup)
     at.radio(key="im_source").set_value("upload").run()
     at.get("file_uploader")[0].set_value(("notes.png", b"this is not a picture", "image/png")).run()
     assert_clean(at)
@@ -265,7 +262,7 @@ def test_image_upload_that_is_not_an_image_gives_a_message(image_app_setup: dict
 
 
 def test_head_comparison_image_grid(image_app_setup: dict) -> None:
-    at = image_app("pages/head_comparison.py", image_app_setup)
+    at = image_app("app_pages/head_comparison.py", image_app_setup)
     at.radio(key="hc_kind").set_value("image").run()
     give_image(at, "hc", image_app_setup)
     at.toggle(key="hc_grid").set_value(True).run()
