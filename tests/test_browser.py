@@ -141,8 +141,19 @@ def go(tab, link: str) -> None:  # noqa: ANN001
 
 
 def screenshot(tab, name: str) -> None:  # noqa: ANN001
+    """Save the whole page: Streamlit scrolls inside its main container, so grow the viewport to fit it."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    height = tab.evaluate(
+        """() => Math.max(...['stMain', 'stAppViewContainer', 'stSidebarContent']
+             .map(id => document.querySelector(`[data-testid="${id}"]`))
+             .filter(Boolean).map(e => e.scrollHeight))"""
+    )
+    tab.set_viewport_size({"width": 1400, "height": int(min(max(1000, height + 40), 8000))})
+    tab.wait_for_timeout(800)
+    settle(tab)
     tab.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    tab.set_viewport_size({"width": 1400, "height": 1000})
+    tab.wait_for_timeout(300)
 
 
 def png_file(path: Path) -> Path:
