@@ -8,7 +8,7 @@ import models
 from ui import params
 from ui.state import model_names
 
-st.set_page_config(page_title="Transformer attention explorer", page_icon="🔍", layout="wide")
+st.set_page_config(page_title="Transformer attention explorer", page_icon=":material/visibility:", layout="wide")
 
 OTHER = "other (directory or hub id)…"
 
@@ -31,11 +31,11 @@ def model_picker(kind: str, label: str, default: str) -> None:
 
 
 pages = [
-    st.Page("app_pages/home.py", title="Home", icon="🏠", default=True, url_path="home"),
-    st.Page("app_pages/text_attention.py", title="Text attention", icon="🔤", url_path="text-attention"),
-    st.Page("app_pages/head_comparison.py", title="Head comparison", icon="🧩", url_path="heads"),
-    st.Page("app_pages/text_rollout.py", title="Text rollout", icon="🌊", url_path="text-rollout"),
-    st.Page("app_pages/image.py", title="Image", icon="🖼️", url_path="image"),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True, url_path="home"),
+    st.Page("app_pages/text_attention.py", title="Text attention", icon=":material/text_fields:", url_path="text-attention"),
+    st.Page("app_pages/head_comparison.py", title="Head comparison", icon=":material/grid_view:", url_path="heads"),
+    st.Page("app_pages/text_rollout.py", title="Text rollout", icon=":material/waves:", url_path="text-rollout"),
+    st.Page("app_pages/image.py", title="Image", icon=":material/image:", url_path="image"),
 ]
 navigation = st.navigation(pages)
 

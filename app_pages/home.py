@@ -31,10 +31,10 @@ with right:
     st.markdown("It is class-specific: it shows what supported *this* answer (Chefer, Gur & Wolf, 2021).")
 
 st.subheader("Pages")
-st.page_link("app_pages/text_attention.py", label="Text attention: one layer and head as a token-by-token map", icon="🔤")
-st.page_link("app_pages/head_comparison.py", label="Head comparison: every layer and head at once, with statistics", icon="🧩")
-st.page_link("app_pages/text_rollout.py", label="Text rollout: raw attention, rollout and gradient rollout over a sentence", icon="🌊")
-st.page_link("app_pages/image.py", label="Image: where a Vision Transformer looks, patch by patch", icon="🖼️")
+st.page_link("app_pages/text_attention.py", label="Text attention: one layer and head as a token-by-token map", icon=":material/text_fields:")
+st.page_link("app_pages/head_comparison.py", label="Head comparison: every layer and head at once, with statistics", icon=":material/grid_view:")
+st.page_link("app_pages/text_rollout.py", label="Text rollout: raw attention, rollout and gradient rollout over a sentence", icon=":material/waves:")
+st.page_link("app_pages/image.py", label="Image: where a Vision Transformer looks, patch by patch", icon=":material/image:")
 
 st.subheader("Bundled models (offline)")
 st.dataframe(bundled_model_rows(), hide_index=True, width="stretch")

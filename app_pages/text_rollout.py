@@ -71,15 +71,11 @@ if capture is None:
 truncation_notice(capture, loaded)
 
 if capture.scores is not None and len(capture.score_labels) > 1:
-    if loaded.spec.classifier:
-        scores_figure = scores_bar(list(capture.score_labels), capture.scores.numpy(), title="Class probabilities",
-                                   value_label="probability", top_k=10)
-    else:  # cosine similarities lie in [-1, 1], outside scores_bar's [0, 1]: bars ranked highest first
-        order = capture.scores.argsort(descending=True)[:10].tolist()
-        scores_figure = relevance_bar([capture.score_labels[i] for i in order], capture.scores.numpy()[order],
-                                      title="Label scores (cosine similarity)", colormap="blues", orientation="h",
-                                      value_label="cosine similarity")
-    st.plotly_chart(scores_figure, config=PLOTLY_CONFIG, key="tr_scores")
+    similarity = not loaded.spec.classifier  # zero-shot scores are cosine similarities in [-1, 1]
+    st.plotly_chart(scores_bar(list(capture.score_labels), capture.scores.numpy(), top_k=10,
+                               title="Label scores (cosine similarity)" if similarity else "Class probabilities",
+                               value_label="cosine similarity" if similarity else "probability",
+                               zmin=-1.0 if similarity else 0.0), config=PLOTLY_CONFIG, key="tr_scores")
 if capture.target_label is not None:
     st.markdown(f"Gradient target: **{capture.target_label}** (value {capture.target_value:.3f}).")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,25 @@ def _offline_message(name: str, source: str) -> str:
     )
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers a TCP connection within `timeout` seconds.
+
+    Without this check an offline machine waits through huggingface_hub's retries (about 20 s)
+    before failing; with it the user gets the offline sentence at once.
+    """
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    endpoint = urlparse(constants.ENDPOINT)
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def _from_pretrained(loader: Any, source: str, name: str, local_only: bool, **kwargs: Any) -> Any:
     """Call `loader.from_pretrained`, turning download and cache failures into one clear sentence."""
     try:
@@ -83,6 +103,8 @@ def _from_pretrained(loader: Any, source: str, name: str, local_only: bool, **kw
     except OSError:
         if local_only or Path(source).is_dir():
             raise
+    if not hub_reachable():
+        raise ModelLoadError(_offline_message(name, source))
     try:
         return loader.from_pretrained(source, **kwargs)
     except OSError as error:
