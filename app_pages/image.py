@@ -3,7 +3,7 @@
 import streamlit as st
 
 import explain
-from ui import params, views, widgets
+from ui import params, widgets
 from ui.state import capture_or_message, image_capture, load_model
 from viz.figures import PLOTLY_CONFIG, image_overlay_figure, scores_bar
 from viz.overlay import overlay, to_png_bytes
@@ -39,14 +39,8 @@ with st.sidebar:
     params.restore("im_smooth", True, params.parse_bool)
     smooth = st.toggle("Smooth upsampling", key="im_smooth")
     st.markdown("### Rollout options")
-    params.restore("im_fusion", "mean", allowed=explain.HEAD_FUSIONS)
-    fusion = st.selectbox("Head fusion", explain.HEAD_FUSIONS, key="im_fusion")
-    params.restore("im_discard", 0.0, float)
-    discard = st.slider("Discard ratio", 0.0, 0.95, step=0.05, key="im_discard")
-    params.restore("im_start", 0, int)
-    params.keep_valid("im_start", list(range(capture.layers)))
-    start = st.selectbox("Start layer", list(range(capture.layers)), key="im_start")
-    params.publish("im_opacity", "im_smooth", "im_fusion", "im_discard", "im_start")
+    fusion, discard, start = widgets.rollout_options("im", capture.layers)
+    params.publish("im_opacity", "im_smooth")
 
 left, right = st.columns([2, 3])
 with left:

@@ -4,20 +4,14 @@ import streamlit as st
 
 import explain
 from ui import params, views, widgets
-from ui.state import capture_or_message, load_model, text_capture, truncation_notice
+from ui.state import capture_or_message, text_capture, truncation_notice
 from viz.figures import PLOTLY_CONFIG, attention_heatmap
 from viz.tokens import legend_html, tokens_html
 
 st.title("Text attention")
 st.caption("Row *i* of a map is how much token *i* (the query) takes from every token (the keys) in one layer and head. Rows sum to 1.")
 
-model_name = st.session_state.get("text_model", "minilm")
-loaded = load_model(model_name)
-text, pair = widgets.text_input("ta")
-if loaded is None or not text.strip():
-    if loaded is not None:
-        st.warning("The text is empty: type a sentence or pick an example.")
-    st.stop()
+model_name, loaded, text, pair = widgets.text_page_input("ta")
 
 capture = capture_or_message(text_capture, model_name, text, pair)
 if capture is None:

@@ -5,7 +5,7 @@ import streamlit as st
 import explain
 from ui import params, views, widgets
 from ui.state import (
-    LABEL_EXAMPLES, PROBE_EXAMPLES, capture_or_message, load_model, parse_labels, text_capture, truncation_notice,
+    LABEL_EXAMPLES, PROBE_EXAMPLES, capture_or_message, parse_labels, text_capture, truncation_notice,
 )
 from viz.figures import PLOTLY_CONFIG, relevance_bar, scores_bar
 from viz.tokens import tokens_html
@@ -13,13 +13,7 @@ from viz.tokens import tokens_html
 st.title("Text rollout")
 st.caption("Which input tokens the model's output draws on: one layer's raw attention, attention rollout through all layers, and gradient rollout for a chosen target.")
 
-model_name = st.session_state.get("text_model", "minilm")
-loaded = load_model(model_name)
-text, pair = widgets.text_input("tr")
-if loaded is None or not text.strip():
-    if loaded is not None:
-        st.warning("The text is empty: type a sentence or pick an example.")
-    st.stop()
+model_name, loaded, text, pair = widgets.text_page_input("tr")
 
 # The gradient target: a class for classifiers; a probe sentence or zero-shot labels for embedding models.
 target, labels = None, ()
@@ -47,13 +41,7 @@ else:
 
 with st.sidebar:
     st.markdown("### Rollout options")
-    params.restore("tr_fusion", "mean", allowed=explain.HEAD_FUSIONS)
-    fusion = st.selectbox("Head fusion", explain.HEAD_FUSIONS, key="tr_fusion")
-    params.restore("tr_discard", 0.0, float)
-    discard = st.slider("Discard ratio", 0.0, 0.95, step=0.05, key="tr_discard")
-    params.restore("tr_start", 0, int)
-    params.keep_valid("tr_start", list(range(loaded.spec.layers)))
-    start = st.selectbox("Start layer", list(range(loaded.spec.layers)), key="tr_start")
+    fusion, discard, start = widgets.rollout_options("tr", loaded.spec.layers)
     params.restore("tr_raw_layer", loaded.spec.layers - 1, int)
     params.keep_valid("tr_raw_layer", list(range(loaded.spec.layers)), loaded.spec.layers - 1)
     raw_layer = st.selectbox("Raw attention layer (heads averaged)", list(range(loaded.spec.layers)), key="tr_raw_layer")
@@ -62,7 +50,7 @@ with st.sidebar:
     params.restore("tr_merge", False, params.parse_bool)
     merge = st.toggle("Merge word pieces into words", key="tr_merge")
     cmap = widgets.colormap("tr", "reds")
-    params.publish("tr_fusion", "tr_discard", "tr_start", "tr_raw_layer", "tr_hide", "tr_merge")
+    params.publish("tr_raw_layer", "tr_hide", "tr_merge")
 
 has_target = loaded.spec.classifier or target is not None or bool(labels)
 capture = capture_or_message(text_capture, model_name, text, pair, target, labels, has_target)

@@ -193,21 +193,11 @@ def test_model_that_fails_to_load_shows_an_error_and_the_app_recovers() -> None:
 
 
 @pytest.fixture(scope="module")
-def image_app_setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def image_app_setup(tiny_checkpoints) -> dict:  # noqa: ANN001 - conftest factory
     """How to point the app at an image model: the bundled one when trained, else a tiny random ViT."""
     if SHAPES_VIT.is_dir() and any(SAMPLES.glob("*.png")):
         return {"bundled": True}
-    import transformers
-
-    directory = tmp_path_factory.mktemp("tiny_vit")
-    labels = {0: "circle", 1: "square", 2: "triangle"}
-    config = transformers.ViTConfig(
-        image_size=32, patch_size=8, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-        num_attention_heads=2, id2label=labels, label2id={v: k for k, v in labels.items()},
-    )
-    transformers.ViTForImageClassification(config).save_pretrained(directory)
-    transformers.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(directory)
-    return {"bundled": False, "directory": str(directory)}
+    return {"bundled": False, "directory": str(tiny_checkpoints("vit"))}
 
 
 def image_app(page: str, setup: dict) -> AppTest:

@@ -95,21 +95,11 @@ def page(server):
 
 
 @pytest.fixture(scope="module")
-def image_query(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def image_query(tiny_checkpoints) -> dict[str, str]:  # noqa: ANN001 - conftest factory
     """URL state that points the app at the image model: bundled when trained, else a tiny random ViT."""
     if SHAPES_VIT.is_dir():
         return {}
-    import transformers
-
-    directory = tmp_path_factory.mktemp("tiny_vit")
-    labels = {0: "circle", 1: "square", 2: "triangle"}
-    config = transformers.ViTConfig(
-        image_size=32, patch_size=8, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-        num_attention_heads=2, id2label=labels, label2id={v: k for k, v in labels.items()},
-    )
-    transformers.ViTForImageClassification(config).save_pretrained(directory)
-    transformers.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(directory)
-    return {"image_model_choice": OTHER, "image_model_other": str(directory)}
+    return {"image_model_choice": OTHER, "image_model_other": str(tiny_checkpoints("vit"))}
 
 
 def settle(tab) -> None:  # noqa: ANN001

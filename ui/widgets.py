@@ -133,3 +133,39 @@ def csv_bytes(matrix: np.ndarray, row_labels: list[str], col_labels: list[str]) 
     import pandas as pd
 
     return pd.DataFrame(matrix, index=row_labels, columns=col_labels).to_csv().encode()
+
+
+def rollout_options(prefix: str, layers: int) -> tuple[str, float, int]:
+    """Head fusion, discard ratio and start layer for attention rollout (start layer also for gradient rollout)."""
+    from explain import HEAD_FUSIONS
+
+    fusion_key, discard_key, start_key = f"{prefix}_fusion", f"{prefix}_discard", f"{prefix}_start"
+    params.restore(fusion_key, "mean", allowed=HEAD_FUSIONS)
+    st.selectbox("Head fusion", HEAD_FUSIONS, key=fusion_key)
+    params.restore(discard_key, 0.0, float)
+    if not 0.0 <= st.session_state[discard_key] <= 0.95:
+        st.session_state[discard_key] = 0.0
+    st.slider("Discard ratio", 0.0, 0.95, step=0.05, key=discard_key,
+              help="Share of the smallest attention entries dropped in every row before rolling out.")
+    params.restore(start_key, 0, int)
+    params.keep_valid(start_key, list(range(layers)))
+    st.selectbox("Start layer", list(range(layers)), key=start_key)
+    params.publish(fusion_key, discard_key, start_key)
+    return st.session_state[fusion_key], float(st.session_state[discard_key]), st.session_state[start_key]
+
+
+def text_page_input(prefix: str):  # noqa: ANN201 - (model name, LoadedModel, text, pair)
+    """The text model from the sidebar and the sentence; stops the page with a message when either is missing."""
+    from ui.state import load_model
+
+    model_name = st.session_state.get("text_model", "minilm")
+    loaded = load_model(model_name)
+    text, pair = text_input(prefix)
+    if loaded is not None and loaded.spec.kind != "text":
+        st.error(f"'{model_name}' is not a text model: pick one in the sidebar.")
+        st.stop()
+    if loaded is not None and not text.strip():
+        st.warning("The text is empty: type a sentence or pick an example.")
+    if loaded is None or not text.strip():
+        st.stop()
+    return model_name, loaded, text, pair
