@@ -84,7 +84,7 @@ def to_pixel_values(images: np.ndarray) -> torch.Tensor:
     Returns:
         (B, 3, H, W) float32 pixel values.
     """
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    x = torch.tensor(images).permute(0, 3, 1, 2).float() / 255.0  # copy: inputs may be read-only
     mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
     return (x - mean) / std
