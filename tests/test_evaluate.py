@@ -84,7 +84,7 @@ def test_gradient_rollout_beats_random_pointer(result: dict) -> None:
     assert sensitivity["gradient_rollout"] > sensitivity["random_pointer"]
 
 
-@pytest.mark.xfail(strict=True, reason="the committed shapes-vit is under-trained (macro F1 ~0.2, see its "
+@pytest.mark.xfail(strict=True, reason="the committed shapes-vit is partly trained (macro F1 0.60, see its "
                    "README); strict: remove this mark when a retrained model passes")
 def test_classification_is_good(result: dict) -> None:
     assert result["classification"]["macro_f1"] >= 0.8
