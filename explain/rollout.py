@@ -87,10 +87,10 @@ def attention_rollout(
     fused = discard_smallest(fuse_heads(attentions[..., start_layer:, :, :, :], head_fusion), discard_ratio)
     augmented = fused + identity  # (..., L', T, T)
     augmented = augmented / augmented.sum(dim=-1, keepdim=True)
-    joint = identity.expand(attentions.shape[:-4] + (tokens, tokens)).clone()
-    for layer in range(layers - start_layer):
+    joint = augmented[..., 0, :, :]  # B_start @ I, without the product
+    for layer in range(1, layers - start_layer):
         joint = augmented[..., layer, :, :] @ joint
-    return joint
+    return joint.clone() if joint.data_ptr() == augmented.data_ptr() else joint
 
 
 def gradient_rollout(attentions: torch.Tensor, gradients: torch.Tensor, start_layer: int = 0) -> torch.Tensor:
