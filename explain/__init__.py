@@ -1,6 +1,6 @@
 """Pure explainability algorithms: tensors in, tensors out. No streamlit, no plotly."""
 
-from explain.capture import Capture, capture_image, capture_text, tokenize
+from explain.capture import Capture, capture_image, capture_text, pooling_weights_for, tokenize
 from explain.head_stats import STATISTICS, head_statistics, token_positions
 from explain.images import MAX_PIXELS, ImageInputError, open_image
 from explain.methods import (
@@ -33,14 +33,9 @@ def image_relevance(matrix, spec, subtract_identity: bool = False):
     """
     import torch
 
-    tokens = matrix.shape[-1]
-    if spec.pooling == "mean":
-        weights = torch.ones(tokens)
-        weights[: spec.prefix_tokens] = 0
-        weights /= weights.sum()
-    else:
-        weights = torch.zeros(tokens)
-        weights[0] = 1
+    pooled = torch.ones(matrix.shape[-1], dtype=torch.bool)
+    pooled[: spec.prefix_tokens] = False
+    weights = pooling_weights_for(spec.pooling, pooled)
     return patch_grid(input_relevance(matrix, weights, subtract_identity), spec.prefix_tokens, spec.patch_grid)
 
 

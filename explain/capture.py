@@ -118,6 +118,20 @@ def _pooled_embedding(model: torch.nn.Module, encoding: dict, pooling: str, **kw
     return hidden[:, 0], outputs
 
 
+def pooling_weights_for(pooling: str, pooled: torch.Tensor) -> torch.Tensor:
+    """Weights over tokens whose product with a (T, T) matrix gives the relevance over inputs.
+
+    Args:
+        pooling: "cls" (one-hot on token 0) or "mean" (uniform over the pooled tokens).
+        pooled: (T,) bool, the tokens a mean pooling averages (real tokens for text, patches for images).
+    """
+    if pooling == "mean":
+        return pooled.float() / pooled.float().sum()
+    weights = torch.zeros(pooled.shape[-1])
+    weights[0] = 1.0
+    return weights
+
+
 def tokenize(loaded: LoadedModel, text: str, pair: str | None = None) -> tuple[dict, int]:
     """Tokenise one input (or pair) truncated to the model's maximum; returns (encoding, dropped tokens)."""
     if not text or not text.strip():
@@ -222,12 +236,7 @@ def capture_text(
     # Special tokens are the ones the tokenizer added ([CLS], [SEP], padding): they belong to no input
     # sequence. Matching all_special_ids would also flag [UNK], which stands for a real word of the text.
     special = torch.tensor([sequence is None for sequence in sequence_ids], dtype=torch.bool)
-    if spec.pooling == "mean":
-        pooling_weights = encoding["attention_mask"][0].float()
-        pooling_weights = pooling_weights / pooling_weights.sum()
-    else:
-        pooling_weights = torch.zeros(len(tokens))
-        pooling_weights[0] = 1.0
+    pooling_weights = pooling_weights_for(spec.pooling, encoding["attention_mask"][0].bool())
     return Capture(
         attentions=stacked.detach(), gradients=gradients, tokens=tokens, special=special,
         pooling_weights=pooling_weights, word_ids=word_ids, sequence_ids=sequence_ids,
@@ -274,11 +283,7 @@ def capture_image(
         )
     special = torch.zeros(len(tokens), dtype=torch.bool)
     special[: spec.prefix_tokens] = True
-    if spec.pooling == "mean":  # BEiT with mean pooling averages the patch tokens
-        pooling_weights = (~special).float() / float((~special).sum())
-    else:
-        pooling_weights = torch.zeros(len(tokens))
-        pooling_weights[0] = 1.0
+    pooling_weights = pooling_weights_for(spec.pooling, ~special)  # BEiT mean-pools the patch tokens
     mean = torch.tensor(getattr(loaded.processor, "image_mean", None) or [0.5, 0.5, 0.5]).view(3, 1, 1)
     std = torch.tensor(getattr(loaded.processor, "image_std", None) or [0.5, 0.5, 0.5]).view(3, 1, 1)
     seen = (pixel_values[0] * std + mean).clamp(0, 1)  # what the model saw, after resize and crop
