@@ -104,9 +104,12 @@ def _rate(hits: list[bool]) -> float | None:
     return float(np.mean(hits)) if hits else None
 
 
-def _macro_f1(probs: np.ndarray, labels: np.ndarray) -> tuple[float, list[float]]:
-    """Macro F1 at ``THRESHOLD``; a class with no positives and no predictions scores 1."""
-    pred, truth = probs >= THRESHOLD, labels > 0.5
+def macro_f1(probs: np.ndarray, labels: np.ndarray, threshold: float = THRESHOLD) -> tuple[float, list[float]]:
+    """Macro F1 and per-class F1 of (N, C) probabilities against (N, C) multi-hot labels.
+
+    Per class 2TP / (2TP + FP + FN); a class with no positives and no predictions scores 1.
+    """
+    pred, truth = probs >= threshold, labels > 0.5
     tp = (pred & truth).sum(0)
     denom = 2 * tp + (pred & ~truth).sum(0) + (~pred & truth).sum(0)
     per_class = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
@@ -218,7 +221,7 @@ def _evaluate_scenes(loaded: LoadedModel, n_scenes: int, seed: int) -> dict:
                     float(np.mean([is_class_sensitive(p, k, objects) for p in all_patches])))
 
     probs_array, labels_array = np.stack(probs), np.stack(labels)
-    macro, per_class = _macro_f1(probs_array, labels_array)
+    macro, per_class = macro_f1(probs_array, labels_array)
     exact = float(np.mean(np.all((probs_array >= THRESHOLD) == (labels_array > 0.5), axis=1)))
 
     def splits(values: dict[str, list]) -> dict[str, float | None]:

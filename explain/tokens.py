@@ -25,7 +25,7 @@ def word_groups(tokens: Sequence[str], word_ids: Sequence[int | None], sequence_
     groups: list[int] = []
     labels: list[str] = []
     previous_key = None
-    for position, (token, word, sequence) in enumerate(zip(tokens, word_ids, sequence_ids)):
+    for token, word, sequence in zip(tokens, word_ids, sequence_ids):
         key = None if word is None else (sequence, word)
         if key is not None and key == previous_key:
             piece = token[2:] if token.startswith("##") else token

@@ -28,6 +28,7 @@ from PIL import Image
 from tqdm import tqdm
 from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
+from explain.evaluate import macro_f1
 from models.scenes import (
     CLASS_NAMES,
     EVAL_SEED,
@@ -88,28 +89,6 @@ def to_pixel_values(images: np.ndarray) -> torch.Tensor:
     mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
     return (x - mean) / std
-
-
-def macro_f1(probs: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> float:
-    """Macro-averaged F1 over classes.
-
-    Args:
-        probs: (N, C) predicted probabilities.
-        labels: (N, C) multi-hot ground truth.
-        threshold: Decision threshold on the probabilities.
-
-    Returns:
-        Mean over classes of 2TP / (2TP + FP + FN) (a class with no positives and
-        no predictions counts as 1).
-    """
-    pred = probs >= threshold
-    truth = labels > 0.5
-    tp = (pred & truth).sum(0)
-    fp = (pred & ~truth).sum(0)
-    fn = (~pred & truth).sum(0)
-    denom = 2 * tp + fp + fn
-    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
-    return float(f1.mean())
 
 
 def patch_targets(scenes: list, grid: int, min_cover: float = 0.1) -> torch.Tensor:
@@ -235,7 +214,7 @@ def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: in
             val_loss = torch.nn.functional.binary_cross_entropy(
                 torch.from_numpy(probs).clamp(1e-7, 1 - 1e-7), torch.from_numpy(val_labels)).item()
             metrics = {"step": step + 1, "train_loss": round(loss.item(), 4),
-                       "val_loss": round(val_loss, 4), "val_macro_f1": round(macro_f1(probs, val_labels), 4),
+                       "val_loss": round(val_loss, 4), "val_macro_f1": round(macro_f1(probs, val_labels)[0], 4),
                        "elapsed_s": round(time.time() - start, 1)}
             tqdm.write(json.dumps(metrics))
     wall = time.time() - start
