@@ -243,6 +243,17 @@ def test_image_page_class_selector_and_tabs(image_app_setup: dict) -> None:
     assert_clean(at)
 
 
+def test_image_page_shows_a_sample_scenes_ground_truth() -> None:
+    """The bundled samples' true classes sit under the picture, beside the model's predictions."""
+    truth = json.loads((SAMPLES / "samples.json").read_text())["samples"]
+    at = image_app("app_pages/image.py", {"bundled": True})
+    give_image(at, "im", {"bundled": True})
+    for sample in truth[:2]:
+        at.selectbox(key="im_sample").select(sample["file"]).run()
+        assert_clean(at)
+        assert "Ground truth: " + ", ".join(sample["labels"]) in [c.value for c in at.caption]
+
+
 def test_image_upload_that_is_not_an_image_gives_a_message(image_app_setup: dict) -> None:
     at = image_app("app_pages/image.py", image_app_setup)
     at.radio(key="im_source").set_value("upload").run()

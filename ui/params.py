@@ -9,8 +9,15 @@ import streamlit as st
 
 
 def restore(key: str, default: Any, parse: Callable[[str], Any] = str, allowed: Sequence[Any] | None = None) -> None:
-    """Give the widget `key` its first value: from the URL when valid, else `default`. Runs once per session."""
+    """Give the widget `key` its first value: from the URL when valid, else `default`.
+
+    Call it before the widget, on every run. When the value is already there it is written back to
+    itself: a widget that was not drawn in the previous run (the page stopped early, e.g. before an
+    image was uploaded) otherwise keeps its value on the server but shows its minimum or first
+    option in the browser (streamlit/streamlit#4247).
+    """
     if key in st.session_state:
+        st.session_state[key] = st.session_state[key]
         return
     value = default
     raw = st.query_params.get(key)

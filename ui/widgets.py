@@ -113,14 +113,16 @@ def image_input(prefix: str) -> ImageChoice | None:
 
 
 def sample_labels() -> dict[str, list[str]]:
-    """Ground-truth labels of the bundled sample scenes (samples.json), when present."""
+    """File name -> ground-truth labels of the bundled sample scenes (samples.json, as written by
+    ``models.train_vit.write_samples``); empty when the file is missing or not in that format."""
     path = SAMPLES_DIR / "samples.json"
     if not path.is_file():
         return {}
-    data = json.loads(path.read_text())
-    if isinstance(data, dict):
-        return {k: (v["labels"] if isinstance(v, dict) else v) for k, v in data.items()}
-    return {item["file"]: item["labels"] for item in data if "file" in item}
+    try:
+        samples = json.loads(path.read_text())["samples"]
+        return {item["file"]: list(item["labels"]) for item in samples}
+    except (ValueError, KeyError, TypeError):
+        return {}
 
 
 def npz_bytes(**arrays: np.ndarray) -> bytes:
