@@ -206,7 +206,7 @@ def write_samples(model: ViTForImageClassification, samples_dir: Path, n: int = 
 
 
 def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: int = 64,
-          peak_lr: float = 7e-4, hidden_size: int = 128, layers: int = 4, heads: int = 4,
+          peak_lr: float = 1e-3, hidden_size: int = 128, layers: int = 4, heads: int = 4,
           eval_every: int = 250, threads: int = 2, token_labels: bool = True,
           init: str = "mimetic") -> dict:
     """Train from scratch and save the model, processor and (optionally) samples.
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="directory for sample scene PNGs + samples.json")
     parser.add_argument("--no-samples", action="store_true", help="do not write sample scenes")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=7e-4, help="peak AdamW learning rate")
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate")
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--heads", type=int, default=4)

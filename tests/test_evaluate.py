@@ -84,7 +84,12 @@ def test_gradient_rollout_beats_random_pointer(result: dict) -> None:
     assert sensitivity["gradient_rollout"] > sensitivity["random_pointer"]
 
 
-@pytest.mark.xfail(strict=True, reason="the committed shapes-vit is partly trained (macro F1 0.60, see its "
-                   "README); strict: remove this mark when a retrained model passes")
 def test_classification_is_good(result: dict) -> None:
-    assert result["classification"]["macro_f1"] >= 0.8
+    # 0.86 on 2,000 scenes (model card); the issue's 0.95 is not reached, see the card.
+    assert result["classification"]["macro_f1"] >= 0.83  # 0.844 on these 40
+
+
+def test_gradient_rollout_meets_the_pointing_target(result: dict) -> None:
+    """The issue's localisation target (>= 0.85 on 2+-object scenes); 0.94 on 2,000 scenes."""
+    assert result["pointing_game"]["gradient_rollout"]["multi"] >= 0.85
+    assert result["class_sensitivity"]["gradient_rollout"] >= 0.85
