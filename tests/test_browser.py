@@ -235,6 +235,10 @@ def test_every_page_in_a_real_browser(server, page, image_query, tmp_path: Path)
     settle(tab)
     heatmaps_visible(tab, 2)
     assert_no_exception(tab, "image")
+    # Widgets drawn again after the page stopped for want of an image show the values the page uses
+    # (streamlit/streamlit#4247: they used to show their minimum, 0.00 and off, while drawing with 0.55).
+    assert "0.55" in tab.locator('[data-testid="stSlider"]').filter(has_text="Opacity").first.inner_text()
+    assert tab.locator('[data-testid="stSidebar"] input[type="checkbox"]').first.is_checked()
     screenshot(tab, "image")
 
     # A file that is not an image, named .png: a readable message, not a traceback.
