@@ -207,7 +207,7 @@ def write_samples(model: ViTForImageClassification, samples_dir: Path, n: int = 
 
 def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: int = 64,
           peak_lr: float = 1e-3, hidden_size: int = 128, layers: int = 4, heads: int = 4,
-          eval_every: int = 250, threads: int = 2, token_labels: bool = True,
+          eval_every: int = 500, threads: int = 2, token_labels: bool = True,
           init: str = "mimetic") -> dict:
     """Train from scratch and save the model, processor and (optionally) samples.
 
