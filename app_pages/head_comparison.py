@@ -6,7 +6,9 @@ import streamlit as st
 import explain
 from ui import params, views, widgets
 from ui.state import capture_or_message, image_capture, load_model, text_capture, truncation_notice
-from viz.figures import PLOTLY_CONFIG, attention_heatmap, head_grid, image_overlay_figure, stat_heatmap
+from viz.heatmaps import attention_heatmap, head_grid, stat_heatmap
+from viz.image_figures import image_overlay_figure
+from viz.plotting import PLOTLY_CONFIG
 
 st.title("Head comparison")
 st.caption("All heads of all layers for one input: small multiples on one colour scale, and statistics that tell heads apart.")

@@ -5,7 +5,9 @@ import streamlit as st
 import explain
 from ui import params, widgets
 from ui.state import capture_or_message, image_capture, load_model
-from viz.figures import PLOTLY_CONFIG, image_overlay_figure, scores_bar
+from viz.bars import scores_bar
+from viz.image_figures import image_overlay_figure
+from viz.plotting import PLOTLY_CONFIG
 from viz.overlay import overlay, to_png_bytes
 
 st.title("Image")

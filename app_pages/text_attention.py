@@ -5,7 +5,8 @@ import streamlit as st
 import explain
 from ui import params, views, widgets
 from ui.state import capture_or_message, text_capture, truncation_notice
-from viz.figures import PLOTLY_CONFIG, attention_heatmap
+from viz.heatmaps import attention_heatmap
+from viz.plotting import PLOTLY_CONFIG
 from viz.tokens import legend_html, tokens_html
 
 st.title("Text attention")

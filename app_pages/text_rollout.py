@@ -7,7 +7,8 @@ from ui import params, views, widgets
 from ui.state import (
     LABEL_EXAMPLES, PROBE_EXAMPLES, capture_or_message, parse_labels, text_capture, truncation_notice,
 )
-from viz.figures import PLOTLY_CONFIG, relevance_bar, scores_bar
+from viz.bars import relevance_bar, scores_bar
+from viz.plotting import PLOTLY_CONFIG
 from viz.tokens import tokens_html
 
 st.title("Text rollout")

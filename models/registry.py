@@ -17,7 +17,7 @@ BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 TEXT_MODEL_TYPES = ("bert", "distilbert", "roberta", "electra")
 IMAGE_MODEL_TYPES = ("vit", "deit", "beit")
 
-Kind = Literal["text", "image"]
+Kind = Literal["text", "image", "decoder", "seq2seq"]
 Pooling = Literal["cls", "mean"]
 
 
@@ -120,6 +120,17 @@ REGISTRY: dict[str, RegistryEntry] = {
         RegistryEntry(
             "shapes-vit", "image", _bundled("shapes-vit"),
             "ViT trained by this project on generated shape and digit scenes, multi-label (bundled)",
+            bundled=True,
+        ),
+        RegistryEntry(
+            "induction-lm", "decoder", _bundled("induction-lm"),
+            "Llama-style word-level decoder trained by this project on repeated word sequences: "
+            "shows previous-token and induction heads (bundled)",
+            bundled=True,
+        ),
+        RegistryEntry(
+            "iso-dates", "seq2seq", _bundled("iso-dates"),
+            "encoder-decoder trained by this project to rewrite dates in ISO form (24 Nov 2026 -> 2026-11-24) (bundled)",
             bundled=True,
         ),
         _imagenet_preset("vit-base", "google/vit-base-patch16-224", 12, 1, "vit", "ViT-B/16"),

@@ -14,20 +14,21 @@ from viz.colormaps import COLORMAPS, apply_colormap, colormap_anchors, plotly_co
 from viz.overlay import normalize, overlay, to_png_bytes, upsample_grid
 from viz.tokens import SPECIAL_TOKENS, legend_html, token_weight_range, tokens_html
 
-# Names served from viz.figures on first access (PEP 562), so plotly loads only when used.
-_FIGURE_NAMES = (
-    "MAX_HEATMAP_CELLS",
-    "PLOTLY_CONFIG",
-    "attention_heatmap",
-    "head_grid",
-    "image_overlay_figure",
-    "plotly_config",
-    "reduce_matrix",
-    "relevance_bar",
-    "scores_bar",
-    "stat_heatmap",
-    "unique_labels",
-)
+# Figure names and the module that serves each on first access (PEP 562), so plotly loads only when used.
+_FIGURE_MODULES = {
+    "MAX_HEATMAP_CELLS": "viz.heatmaps",
+    "attention_heatmap": "viz.heatmaps",
+    "head_grid": "viz.heatmaps",
+    "reduce_matrix": "viz.heatmaps",
+    "stat_heatmap": "viz.heatmaps",
+    "relevance_bar": "viz.bars",
+    "scores_bar": "viz.bars",
+    "image_overlay_figure": "viz.image_figures",
+    "PLOTLY_CONFIG": "viz.plotting",
+    "plotly_config": "viz.plotting",
+    "unique_labels": "viz.plotting",
+}
+_FIGURE_NAMES = tuple(_FIGURE_MODULES)
 
 __all__ = [
     "COLORMAPS",
@@ -48,7 +49,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _FIGURE_NAMES:
-        return getattr(importlib.import_module("viz.figures"), name)
+        return getattr(importlib.import_module(_FIGURE_MODULES[name]), name)
     raise AttributeError(f"module 'viz' has no attribute {name!r}")
 
 

@@ -1,18 +1,10 @@
-"""Plotly figures for attention maps, head statistics, relevance and predictions.
+"""Attention maps as heatmaps: one layer and head, every layer x head as small multiples, and
+one statistic per layer and head.
 
-Every function takes numpy arrays and returns a ``plotly.graph_objects.Figure``
-with a title, axis labels, the requested colour map (see
-:data:`viz.colormaps.COLORMAPS`) and optional ``zmin``/``zmax``.
-
-Text shown by plotly (tick labels, hover) is HTML-escaped, because plotly
-renders a pseudo-HTML subset: RoBERTa's ``<s>`` token would otherwise turn
-into a strike-through tag and vanish.
-
-Long inputs: a 512-token text gives a 512x512 attention matrix. Rather than
-rely on a WebGL trace (plotly removed ``heatmapgl``), :func:`attention_heatmap`
-block-reduces matrices larger than :data:`MAX_HEATMAP_CELLS` per axis on the
-server (:func:`reduce_matrix`) and labels the axes with token ranges, which
-keeps both the JSON payload and the browser's hover index small.
+Long inputs: a 512-token text gives a 512x512 attention matrix. Rather than rely on a WebGL trace
+(plotly removed ``heatmapgl``), :func:`attention_heatmap` block-reduces matrices larger than
+:data:`MAX_HEATMAP_CELLS` per axis on the server (:func:`reduce_matrix`) and labels the axes with
+token ranges, which keeps both the JSON payload and the browser's hover index small.
 """
 
 from __future__ import annotations
@@ -27,7 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from viz.colormaps import plotly_colorscale
-from viz.overlay import overlay
+from viz.plotting import as_finite, check_range, plotly_text, unique_labels
 
 # Matrices with more rows/columns than this are block-reduced in attention_heatmap.
 MAX_HEATMAP_CELLS = 256
@@ -35,36 +27,6 @@ MAX_HEATMAP_CELLS = 256
 MAX_HEAD_GRID_CELLS = 64
 # stat_heatmap writes the numbers into the cells up to this many cells.
 MAX_TEXT_CELLS = 200
-
-
-def plotly_config(filename: str = "attention") -> dict:
-    """Config for ``st.plotly_chart(fig, config=...)``: PNG download at 2x, no plotly logo.
-
-    Args:
-        filename: file name (without extension) offered by the modebar's camera button.
-    """
-    return {
-        "displaylogo": False,
-        "toImageButtonOptions": {"format": "png", "scale": 2, "filename": filename},
-    }
-
-
-# Shared default; use plotly_config(filename) for a per-figure name instead of mutating this.
-PLOTLY_CONFIG: dict = plotly_config()
-
-
-def unique_labels(tokens: Sequence[str]) -> list[str]:
-    """Distinct axis labels for tokens: the position, a space, the token ("5 the").
-
-    A categorical plotly axis merges equal labels, so the two "the" of a
-    sentence would share one row; prefixing the position keeps them apart.
-    """
-    return [f"{position} {token}" for position, token in enumerate(tokens)]
-
-
-def _plotly_text(labels: Sequence[str]) -> list[str]:
-    """Escape labels for plotly's pseudo-HTML text rendering."""
-    return [html.escape(str(label), quote=False) for label in labels]
 
 
 def _groups(size: int, max_size: int) -> list[tuple[int, int]]:
@@ -129,19 +91,6 @@ def _range_labels(tokens: Sequence[str], groups: list[tuple[int, int]]) -> list[
     ]
 
 
-def _check_range(zmin: float | None, zmax: float | None) -> None:
-    if zmin is not None and zmax is not None and zmax < zmin:
-        raise ValueError(f"zmin must not exceed zmax, got zmin={zmin} and zmax={zmax}.")
-
-
-def _as_finite(values: np.ndarray | Sequence[float], name: str, ndim: int) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {array.shape}.")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinite values; clean them before plotting.")
-    return array
-
 
 def attention_heatmap(
     matrix: np.ndarray,
@@ -171,13 +120,13 @@ def attention_heatmap(
     Returns:
         Figure with one Heatmap trace whose z is the (possibly reduced) matrix as float32.
     """
-    matrix = _as_finite(matrix, "matrix", 2)
+    matrix = as_finite(matrix, "matrix", 2)
     if matrix.shape != (len(y_labels), len(x_labels)):
         raise ValueError(
             f"matrix shape {matrix.shape} does not match {len(y_labels)} query labels (rows) "
             f"and {len(x_labels)} key labels (columns)."
         )
-    _check_range(zmin, zmax)
+    check_range(zmin, zmax)
     reduced = max(matrix.shape) > max_cells
     if reduced:
         z, row_groups, col_groups = reduce_matrix(matrix, max_cells)
@@ -193,8 +142,8 @@ def attention_heatmap(
     fig = go.Figure(
         go.Heatmap(
             z=z.astype(np.float32),
-            x=_plotly_text(x_text),
-            y=_plotly_text(y_text),
+            x=plotly_text(x_text),
+            y=plotly_text(y_text),
             colorscale=plotly_colorscale(colormap),
             zmin=zmin,
             zmax=zmax,
@@ -244,7 +193,7 @@ def head_grid(
     Returns:
         Figure with L*H Heatmap traces (layer-major order) sharing ``coloraxis``.
     """
-    maps = _as_finite(maps, "maps", 4)
+    maps = as_finite(maps, "maps", 4)
     if kind not in ("matrix", "image"):
         raise ValueError(f"kind must be 'matrix' or 'image', got {kind!r}.")
     n_layers, n_heads = maps.shape[:2]
@@ -257,7 +206,7 @@ def head_grid(
             f"maps has {n_layers} layers and {n_heads} heads but {len(layers)} layer and "
             f"{len(heads)} head indices were given."
         )
-    _check_range(zmin, zmax)
+    check_range(zmin, zmax)
 
     note = ""
     if kind == "matrix":
@@ -386,8 +335,8 @@ def stat_heatmap(
         Figure with one Heatmap (layer 0 on top); values are written in the
         cells when there are at most :data:`MAX_TEXT_CELLS` of them.
     """
-    values = _as_finite(values, "values", 2)
-    _check_range(zmin, zmax)
+    values = as_finite(values, "values", 2)
+    check_range(zmin, zmax)
     n_layers, n_heads = values.shape
     layers = list(range(n_layers)) if layers is None else list(layers)
     heads = list(range(n_heads)) if heads is None else list(heads)
@@ -417,231 +366,3 @@ def stat_heatmap(
     )
     return fig
 
-
-def relevance_bar(
-    tokens: Sequence[str],
-    values: np.ndarray,
-    title: str = "Relevance per token",
-    colormap: str = "reds",
-    zmin: float | None = None,
-    zmax: float | None = None,
-    orientation: str = "v",
-    value_label: str = "relevance",
-) -> go.Figure:
-    """Bar chart of one relevance value per token, in reading order.
-
-    Args:
-        tokens: T tokens (made unique with :func:`unique_labels`).
-        values: (T,) relevance per token.
-        title: figure title.
-        colormap: one of :data:`viz.colormaps.COLORMAPS`, colours the bars by value.
-        zmin: value of the lightest bar colour; data minimum when None.
-        zmax: value of the darkest bar colour; data maximum when None.
-        orientation: "v" (tokens left to right) or "h" (tokens top to bottom).
-        value_label: name of the value axis.
-    """
-    values = _as_finite(values, "values", 1)
-    if len(tokens) != len(values):
-        raise ValueError(f"got {len(tokens)} tokens but {len(values)} values.")
-    if orientation not in ("v", "h"):
-        raise ValueError(f"orientation must be 'v' or 'h', got {orientation!r}.")
-    _check_range(zmin, zmax)
-    labels = _plotly_text(unique_labels(tokens))
-    label = html.escape(value_label, quote=False)
-    marker = {
-        "color": values,
-        "colorscale": plotly_colorscale(colormap),
-        "cmin": float(values.min()) if zmin is None and len(values) else zmin,
-        "cmax": float(values.max()) if zmax is None and len(values) else zmax,
-    }
-    if orientation == "v":
-        bar = go.Bar(x=labels, y=values, marker=marker,
-                     hovertemplate=f"%{{x}}<br>{label}: %{{y:.4g}}<extra></extra>")
-        token_axis, value_axis = "xaxis", "yaxis"
-    else:
-        bar = go.Bar(x=values, y=labels, orientation="h", marker=marker,
-                     hovertemplate=f"%{{y}}<br>{label}: %{{x:.4g}}<extra></extra>")
-        token_axis, value_axis = "yaxis", "xaxis"
-    fig = go.Figure(bar)
-    token_layout: dict = {"title": {"text": "token"}, "type": "category"}
-    if orientation == "h":
-        token_layout["autorange"] = "reversed"
-    else:
-        token_layout["tickangle"] = -60
-    fig.update_layout(
-        {token_axis: token_layout, value_axis: {"title": {"text": label}}},
-        title={"text": html.escape(title, quote=False)},
-    )
-    return fig
-
-
-def image_overlay_figure(
-    image: np.ndarray,
-    grid: np.ndarray,
-    title: str = "Relevance",
-    colormap: str = "inferno",
-    opacity: float = 0.5,
-    smooth: bool = True,
-    highlight_patch: tuple[int, int] | None = None,
-    zmin: float | None = None,
-    zmax: float | None = None,
-    show_patch_grid: bool = True,
-    value_label: str = "relevance",
-) -> go.Figure:
-    """Image with a colour-mapped relevance grid blended over it.
-
-    The blend is computed by :func:`viz.overlay.overlay` and shown with
-    ``go.Image``. An invisible Heatmap over the patch grid gives per-patch
-    hover ("patch row r, col c: value") and the colour bar, whose ticks are in
-    the grid's own units.
-
-    Args:
-        image: (H, W, 3) uint8 RGB image (the model's input resolution).
-        grid: (rows, cols) relevance per patch.
-        title: figure title.
-        colormap: one of :data:`viz.colormaps.COLORMAPS`.
-        opacity: heatmap weight in [0, 1].
-        smooth: bilinear (True) or blocky (False) upsampling of the grid.
-        highlight_patch: (row, col) of a patch to outline, e.g. the selected query patch.
-        zmin: relevance at the bottom of the colour scale; grid minimum when None.
-        zmax: relevance at the top of the colour scale; grid maximum when None.
-        show_patch_grid: draw faint lines between patches.
-        value_label: colour bar title.
-    """
-    grid = _as_finite(grid, "grid", 2)
-    _check_range(zmin, zmax)
-    blended = overlay(image, grid, colormap, opacity, smooth, vmin=zmin, vmax=zmax)
-    height, width = blended.shape[:2]
-    n_rows, n_cols = grid.shape
-    patch_h, patch_w = height / n_rows, width / n_cols
-    # go.Image puts pixel (i, j) at (x=j, y=i); patch edges are at k * patch size - 0.5.
-    x_centres = (np.arange(n_cols) + 0.5) * patch_w - 0.5
-    y_centres = (np.arange(n_rows) + 0.5) * patch_h - 0.5
-    patch_index = np.stack(np.meshgrid(np.arange(n_rows), np.arange(n_cols), indexing="ij"), -1)
-    label = html.escape(value_label, quote=False)
-    fig = go.Figure(
-        [
-            go.Image(z=blended, hoverinfo="skip"),
-            go.Heatmap(
-                z=grid,
-                x=x_centres,
-                y=y_centres,
-                customdata=patch_index,
-                opacity=0.0,
-                coloraxis="coloraxis",
-                hovertemplate=(
-                    "patch row %{customdata[0]}, col %{customdata[1]}"
-                    f"<br>{label}: %{{z:.4g}}<extra></extra>"
-                ),
-            ),
-        ]
-    )
-    shapes = []
-    if show_patch_grid and (n_rows > 1 or n_cols > 1):
-        path = [f"M{c * patch_w - 0.5},-0.5 L{c * patch_w - 0.5},{height - 0.5}" for c in range(1, n_cols)]
-        path += [f"M-0.5,{r * patch_h - 0.5} L{width - 0.5},{r * patch_h - 0.5}" for r in range(1, n_rows)]
-        shapes.append({
-            "type": "path", "path": " ".join(path),
-            "line": {"color": "rgba(255,255,255,0.25)", "width": 0.5},
-        })
-    if highlight_patch is not None:
-        row, col = highlight_patch
-        if not (0 <= row < n_rows and 0 <= col < n_cols):
-            raise ValueError(
-                f"highlight_patch {highlight_patch} is outside the {n_rows}x{n_cols} patch grid."
-            )
-        shapes.append({
-            "type": "rect",
-            "x0": col * patch_w - 0.5, "x1": (col + 1) * patch_w - 0.5,
-            "y0": row * patch_h - 0.5, "y1": (row + 1) * patch_h - 0.5,
-            "line": {"color": "cyan", "width": 2},
-        })
-    fig.update_layout(
-        title={"text": html.escape(title, quote=False)},
-        shapes=shapes,
-        xaxis={"visible": False, "range": [-0.5, width - 0.5], "constrain": "domain"},
-        yaxis={
-            "visible": False, "range": [height - 0.5, -0.5],
-            "scaleanchor": "x", "constrain": "domain",
-        },
-        coloraxis={
-            "colorscale": plotly_colorscale(colormap),
-            "cmin": float(grid.min()) if zmin is None else float(zmin),
-            "cmax": float(grid.max()) if zmax is None else float(zmax),
-            "colorbar": {"title": {"text": label}},
-        },
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-    )
-    return fig
-
-
-def scores_bar(
-    labels: Sequence[str],
-    scores: np.ndarray | Sequence[float],
-    title: str = "Top predictions",
-    colormap: str = "blues",
-    zmin: float = 0.0,
-    zmax: float = 1.0,
-    top_k: int | None = None,
-    value_label: str = "probability",
-) -> go.Figure:
-    """Horizontal bars of class or zero-shot label scores, highest on top.
-
-    Args:
-        labels: K class names (duplicates are allowed; bars are placed by position).
-        scores: (K,) scores within [zmin, zmax]: softmax probabilities with the
-            default [0, 1], cosine similarities with ``zmin=-1.0``.
-        title: figure title.
-        colormap: one of :data:`viz.colormaps.COLORMAPS`, colours the bars by score.
-        zmin: left end of the score axis (bars are coloured from a third of the
-            way up the colour map at zmin to its end at zmax).
-        zmax: right end of the score axis.
-        top_k: keep only the k highest scores; all when None.
-        value_label: name of the score axis.
-
-    Returns:
-        Figure with one horizontal Bar trace, x sorted descending (top to bottom).
-    """
-    scores = _as_finite(scores, "scores", 1)
-    if len(labels) != len(scores):
-        raise ValueError(f"got {len(labels)} labels but {len(scores)} scores.")
-    _check_range(zmin, zmax)
-    tolerance = 1e-6 * (zmax - zmin)
-    if len(scores) and (scores.min() < zmin - tolerance or scores.max() > zmax + tolerance):
-        raise ValueError(
-            f"scores span [{scores.min():.4g}, {scores.max():.4g}], outside the axis range "
-            f"[{zmin:.4g}, {zmax:.4g}]; pass zmin=-1.0 for cosine similarities, or apply "
-            "softmax to logits first."
-        )
-    order = np.argsort(-scores, kind="stable")[:top_k]
-    sorted_scores = scores[order]
-    sorted_labels = _plotly_text([labels[i] for i in order])
-    positions = np.arange(len(order))
-    label = html.escape(value_label, quote=False)
-    fig = go.Figure(
-        go.Bar(
-            x=sorted_scores,
-            y=positions,
-            orientation="h",
-            customdata=sorted_labels,
-            marker={
-                "color": sorted_scores, "colorscale": plotly_colorscale(colormap),
-                # zmin sits a third of the way up the map, so low-score bars of maps that
-                # start near white ("blues", "reds") stay visible on a white page
-                "cmin": zmin - 0.5 * (zmax - zmin), "cmax": zmax,
-            },
-            texttemplate="%{x:.3f}",
-            textposition="auto",
-            hovertemplate=f"%{{customdata}}<br>{label}: %{{x:.4f}}<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        title={"text": html.escape(title, quote=False)},
-        xaxis={"title": {"text": label}, "range": [zmin, zmax]},
-        yaxis={
-            "title": {"text": "label"}, "autorange": "reversed",
-            "tickmode": "array", "tickvals": positions.tolist(), "ticktext": sorted_labels,
-        },
-        height=int(np.clip(120 + 28 * len(order), 250, 800)),
-    )
-    return fig
