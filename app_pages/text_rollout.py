@@ -78,7 +78,7 @@ table = {}
 for (method, (title, options)), column in zip(methods.items(), columns):
     with column:
         st.markdown(f"**{title}**")
-        if method == "gradient-rollout" and capture.gradients is None:
+        if method == "gradient-rollout" and capture.weighted is None:
             st.info("Needs a target: a probe sentence or zero-shot labels.")
             continue
         explanation = explain.explain_capture(capture, method, **options)

@@ -41,6 +41,14 @@ class Capture:
         target_value: the target scalar (logit or cosine similarity) that was differentiated.
         dropped_tokens: tokens cut off by truncation to the model's maximum length.
         image: the model-sized RGB picture (H, W, 3) uint8 the patches cover, images only.
+        kind: "text", "image" or "decoder" (the model's kind).
+        weighted: (L, T, T) float32 gradient-weighted attention mean_h (dTarget/dA_l * A_l)^+ per layer,
+            all that gradient rollout needs (H times smaller than the gradients); None without a target.
+        token_ids: the input ids (text and decoders).
+        prompt_length: decoders: the number of prompt tokens (generated tokens follow them).
+        target_position: decoders: the query position whose next-token logit is the target; the
+            relevance over inputs is that position's row (`pooling_weights` is one-hot there).
+        unknown_words: words of the input that the tokenizer could only map to its unknown token.
     """
 
     attentions: torch.Tensor
@@ -59,6 +67,12 @@ class Capture:
     target_value: float | None = None
     dropped_tokens: int = 0
     image: np.ndarray | None = None
+    kind: str = "text"
+    weighted: torch.Tensor | None = None
+    token_ids: list[int] = field(default_factory=list)
+    prompt_length: int = 0
+    target_position: int | None = None
+    unknown_words: list[str] = field(default_factory=list)
 
     @property
     def layers(self) -> int:
@@ -67,6 +81,24 @@ class Capture:
     @property
     def heads(self) -> int:
         return int(self.attentions.shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the capture's tensors and image (what a cache entry costs)."""
+        arrays = (self.attentions, self.gradients, self.weighted, self.special, self.pooling_weights, self.scores)
+        total = sum(a.numel() * a.element_size() for a in arrays if a is not None)
+        return total + (0 if self.image is None else int(self.image.nbytes)) + 64 * len(self.tokens)
+
+    def for_display(self) -> "Capture":
+        """A lighter copy for caches that feed views: attentions in float16, raw gradients dropped.
+
+        Gradient rollout needs only `weighted` (kept in float32). Attention weights lie in [0, 1], where
+        float16 keeps about three significant digits (absolute error <= 2.5e-4 near 1, far less near 0):
+        invisible in a heatmap; the command line and the Python API keep float32.
+        """
+        from dataclasses import replace
+
+        return replace(self, attentions=self.attentions.half(), gradients=None)
 
 
 def _stack_attentions(attentions: Sequence[torch.Tensor] | None) -> torch.Tensor:
@@ -100,12 +132,31 @@ def _resolve_class(target: int | str | None, labels: Sequence[str], predicted: i
     return index
 
 
-def _gradients(target_value: torch.Tensor, attentions: Sequence[torch.Tensor]) -> torch.Tensor:
-    """dTarget/dA_l for every layer, in layer order: (L, H, T, T)."""
-    grads = torch.autograd.grad(target_value, list(attentions), allow_unused=True)
-    return torch.stack(
-        [torch.zeros_like(a[0]) if g is None else g[0] for a, g in zip(attentions, grads)]
-    ).float()
+def layer_gradients(target_value: torch.Tensor, attentions: Sequence[torch.Tensor], retain_graph: bool = False) -> list[torch.Tensor]:
+    """dTarget/dA_l for every layer, in layer order, each (H, T_q, T_k) float32 (zeros where unused)."""
+    grads = torch.autograd.grad(target_value, list(attentions), allow_unused=True, retain_graph=retain_graph)
+    return [torch.zeros_like(a[0]).float() if g is None else g[0].float() for a, g in zip(attentions, grads)]
+
+
+def gradient_weighted(attentions: Sequence[torch.Tensor], gradients: Sequence[torch.Tensor]) -> torch.Tensor:
+    """mean_h (G_l * A_l)^+ layer by layer (no (L, H, T, T) temporary): (L, T_q, T_k) float32.
+
+    Args:
+        attentions: L tensors (1, H, T_q, T_k) or (H, T_q, T_k).
+        gradients: L tensors of the same shapes, paired by index.
+    """
+    weighted = []
+    for attention, gradient in zip(attentions, gradients):
+        attention = attention[0] if attention.dim() == 4 else attention
+        gradient = gradient[0] if gradient.dim() == 4 else gradient
+        weighted.append((gradient.float() * attention.detach().float()).clamp_(min=0).mean(dim=0))
+    return torch.stack(weighted)
+
+
+def _gradients(target_value: torch.Tensor, attentions: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(dTarget/dA_l stacked (L, H, T, T), gradient-weighted attention (L, T, T)), in layer order."""
+    grads = layer_gradients(target_value, attentions)
+    return torch.stack(grads), gradient_weighted(attentions, grads)
 
 
 def _pooled_embedding(model: torch.nn.Module, encoding: dict, pooling: str, **kwargs) -> tuple[torch.Tensor, object]:
@@ -180,6 +231,7 @@ def capture_text(
     if spec.kind != "text":
         raise ValueError(f"'{spec.name}' is an image model: use it with an image.")
     encoding, dropped = tokenize(loaded, text, pair)
+    encoding = encoding.to(loaded.device)
     model = loaded.model
     labels = [label.strip() for label in labels or () if label.strip()]
     embedding_target = not spec.classifier and bool(labels or target is not None)
@@ -194,7 +246,7 @@ def capture_text(
     score_labels: tuple[str, ...] = ()
     target_index = target_label = None
     target_value = None
-    gradients = None
+    gradients = weighted = None
     with torch.set_grad_enabled(need_grad):
         if spec.classifier:
             outputs = model(**encoding, output_attentions=True)
@@ -212,7 +264,7 @@ def capture_text(
                 with torch.no_grad():
                     ref_encoding = loaded.tokenizer(
                         references, padding=True, truncation=True, max_length=spec.max_length, return_tensors="pt"
-                    )
+                    ).to(loaded.device)
                     reference_embeddings, _ = _pooled_embedding(model, ref_encoding, spec.pooling)
                 similarities = F.cosine_similarity(embedding, reference_embeddings, dim=-1)  # (C,)
                 scores = similarities.detach()
@@ -226,23 +278,52 @@ def capture_text(
         attentions = outputs.attentions
         stacked = _stack_attentions(attentions)
         if need_grad and scalar is not None:
-            gradients = _gradients(scalar, attentions)
+            gradients, weighted = _gradients(scalar, attentions)
         if scalar is not None:
             target_value = float(scalar.detach())
 
-    tokens = loaded.tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist())
+    token_ids = encoding["input_ids"][0].tolist()
+    tokens = loaded.tokenizer.convert_ids_to_tokens(token_ids)
     word_ids = list(encoding.word_ids(0))
     sequence_ids = list(encoding.sequence_ids(0))
     # Special tokens are the ones the tokenizer added ([CLS], [SEP], padding): they belong to no input
     # sequence. Matching all_special_ids would also flag [UNK], which stands for a real word of the text.
     special = torch.tensor([sequence is None for sequence in sequence_ids], dtype=torch.bool)
-    pooling_weights = pooling_weights_for(spec.pooling, encoding["attention_mask"][0].bool())
+    pooling_weights = pooling_weights_for(spec.pooling, encoding["attention_mask"][0].bool().cpu())
     return Capture(
-        attentions=stacked.detach(), gradients=gradients, tokens=tokens, special=special,
-        pooling_weights=pooling_weights, word_ids=word_ids, sequence_ids=sequence_ids,
-        scores=None if scores is None else scores.detach().float(), score_labels=score_labels,
+        attentions=stacked.detach().cpu(), gradients=_cpu(gradients), weighted=_cpu(weighted), tokens=tokens,
+        special=special, pooling_weights=pooling_weights, word_ids=word_ids, sequence_ids=sequence_ids,
+        scores=None if scores is None else scores.detach().float().cpu(), score_labels=score_labels,
         target_index=target_index, target_label=target_label, target_value=target_value, dropped_tokens=dropped,
+        kind="text", token_ids=token_ids, unknown_words=unknown_words(loaded.tokenizer, encoding, text, pair),
     )
+
+
+def _cpu(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    return None if tensor is None else tensor.detach().cpu()
+
+
+def unknown_words(tokenizer, encoding, text: str, pair: str | None = None) -> list[str]:  # noqa: ANN001
+    """The words of the input that became the tokenizer's unknown token (emoji, rare scripts...), in order.
+
+    Read from the fast tokenizer's offsets, so the user sees what they typed, not "[UNK]".
+    """
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if unk is None:
+        return []
+    texts = (text, pair)
+    found: list[str] = []
+    for index, token_id in enumerate(encoding["input_ids"][0].tolist()):
+        if token_id != unk:
+            continue
+        sequence = encoding.sequence_ids(0)[index]
+        span = encoding.token_to_chars(0, index)
+        if sequence is None or span is None or texts[sequence] is None:
+            continue
+        word = texts[sequence][span.start:span.end]
+        if word and word not in found:
+            found.append(word)
+    return found
 
 
 def capture_image(
@@ -267,11 +348,13 @@ def capture_image(
     pixel_values = loaded.processor(images=image, return_tensors="pt")["pixel_values"]  # (1, 3, H, W)
     need_grad = with_gradients or target is not None
     with torch.set_grad_enabled(need_grad):
-        outputs = loaded.model(pixel_values=pixel_values, output_attentions=True)
-        logits = outputs.logits[0]
+        model_dtype = next(loaded.model.parameters()).dtype
+        outputs = loaded.model(pixel_values=pixel_values.to(loaded.device, model_dtype), output_attentions=True)
+        logits = outputs.logits[0].float()
         stacked = _stack_attentions(outputs.attentions)
         target_index = _resolve_class(target, spec.labels, int(logits.argmax()), "Class")
-        gradients = _gradients(logits[target_index], outputs.attentions) if need_grad else None
+        gradients, weighted = _gradients(logits[target_index], outputs.attentions) if need_grad else (None, None)
+    logits = logits.detach().cpu()
     scores = torch.sigmoid(logits) if spec.multi_label else torch.softmax(logits, dim=-1)
 
     rows, cols = spec.patch_grid
@@ -289,8 +372,8 @@ def capture_image(
     seen = (pixel_values[0] * std + mean).clamp(0, 1)  # what the model saw, after resize and crop
     shown = (seen.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     return Capture(
-        attentions=stacked.detach(), gradients=gradients, tokens=tokens, special=special,
-        pooling_weights=pooling_weights, grid=(rows, cols), prefix_tokens=spec.prefix_tokens,
-        scores=scores.detach().float(), score_labels=spec.labels, target_index=target_index,
-        target_label=spec.labels[target_index], target_value=float(logits[target_index].detach()), image=shown,
+        attentions=stacked.detach().cpu(), gradients=_cpu(gradients), weighted=_cpu(weighted), tokens=tokens,
+        special=special, pooling_weights=pooling_weights, grid=(rows, cols), prefix_tokens=spec.prefix_tokens,
+        scores=scores.float(), score_labels=spec.labels, target_index=target_index,
+        target_label=spec.labels[target_index], target_value=float(logits[target_index]), image=shown, kind="image",
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from explain.capture import Capture
-from explain.rollout import HEAD_FUSIONS, attention_rollout, gradient_rollout
+from explain.rollout import HEAD_FUSIONS, attention_rollout, gradient_rollout, weighted_rollout
 
 METHODS = ("attention", "rollout", "gradient-rollout")
 
@@ -99,16 +99,20 @@ def explain_capture(
     """
     if head_fusion not in HEAD_FUSIONS:
         raise ValueError(f"Unknown head fusion '{head_fusion}': choose one of {', '.join(HEAD_FUSIONS)}.")
+    attentions = capture.attentions.float()  # views may cache them in float16
     if method == "attention":
-        matrix = layer_attention(capture.attentions, layer, head)
+        matrix = layer_attention(attentions, layer, head)
         relevance = input_relevance(matrix, capture.pooling_weights)
     elif method == "rollout":
-        matrix = attention_rollout(capture.attentions, head_fusion, discard_ratio, start_layer)
+        matrix = attention_rollout(attentions, head_fusion, discard_ratio, start_layer)
         relevance = input_relevance(matrix, capture.pooling_weights)
     elif method == "gradient-rollout":
-        if capture.gradients is None:
+        if capture.weighted is not None:
+            matrix = weighted_rollout(capture.weighted.float(), start_layer)
+        elif capture.gradients is not None:
+            matrix = gradient_rollout(capture.attentions.float(), capture.gradients, start_layer)
+        else:
             raise ValueError("Gradient rollout needs a target: give a class, a probe sentence or zero-shot labels.")
-        matrix = gradient_rollout(capture.attentions, capture.gradients, start_layer)
         relevance = input_relevance(matrix, capture.pooling_weights, subtract_identity=True)
     else:
         raise ValueError(f"Unknown method '{method}': choose one of {', '.join(METHODS)}.")

@@ -21,6 +21,9 @@ from models.registry import (
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
 @dataclass
 class LoadedModel:
     """A model ready for explanation: eval mode, eager attention, with its tokenizer or image processor."""
@@ -29,6 +32,43 @@ class LoadedModel:
     model: torch.nn.Module
     tokenizer: Any | None = None
     processor: Any | None = None
+
+    @property
+    def device(self) -> torch.device:
+        """Where inputs go: the device of the input embeddings (the first one when split over devices)."""
+        embeddings = self.model.get_input_embeddings() if hasattr(self.model, "get_input_embeddings") else None
+        if embeddings is not None and hasattr(embeddings, "weight"):
+            return embeddings.weight.device
+        return next(self.model.parameters()).device
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """The requested device, else CUDA when available, else the CPU."""
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def needs_splitting(parameter_bytes: int, device: torch.device, free_bytes: int | None = None) -> bool:
+    """Whether a model of `parameter_bytes` must be spread over devices (accelerate's device_map="auto").
+
+    Only on CUDA: a model that leaves less than a fifth of the device's free memory for activations
+    and attention maps is split; on the CPU, memory is one pool and nothing is split.
+    """
+    if device.type != "cuda":
+        return False
+    if free_bytes is None:
+        free_bytes = torch.cuda.mem_get_info(device)[0]
+    return parameter_bytes > 0.8 * free_bytes
+
+
+def _parameter_bytes(loader: Any, config: Any, dtype: torch.dtype) -> int:
+    """Size of the model's parameters in `dtype`, from an empty (meta) model built from its config."""
+    from accelerate import init_empty_weights
+
+    with init_empty_weights():
+        model = loader.from_config(config)
+    return sum(p.numel() for p in model.parameters()) * torch.finfo(dtype).bits // 8
 
 
 def _quiet_transformers() -> None:
@@ -131,23 +171,47 @@ def load_spec(name_or_path: str, *, allow_download: bool = True) -> ModelSpec:
     return spec_from_config(name, source, config, bundled=bundled, description=description)
 
 
-def load(name_or_path: str, *, allow_download: bool = True) -> LoadedModel:
+def load(
+    name_or_path: str, *, allow_download: bool = True, dtype: str = "float32", device: str | None = None
+) -> LoadedModel:
     """Load a model for explanation: eval mode, `attn_implementation="eager"`, never remote code.
+
+    Text encoders and image classifiers, causal language models (kind "decoder", via
+    AutoModelForCausalLM) and encoder-decoders (kind "seq2seq", via AutoModelForSeq2SeqLM). The model
+    goes to `device` (default: CUDA when available, else the CPU); a model too large for one GPU is
+    spread over the available devices by accelerate (`device_map="auto"`).
 
     Args:
         name_or_path: a registry name (see `list_models`), a checkpoint directory, or a hub id.
         allow_download: when False only local files and the local cache are used.
+        dtype: "float32" (default), "float16" (CUDA only) or "bfloat16".
+        device: "cpu", "cuda", "cuda:1", ...; None picks one.
 
     Raises:
         ModelLoadError: with one sentence naming the problem and the fix.
     """
     import transformers
 
+    if dtype not in DTYPES:
+        raise ModelLoadError(f"Unknown precision '{dtype}': choose one of {', '.join(DTYPES)}.")
+    target = pick_device(device)
+    if dtype == "float16" and target.type != "cuda":
+        raise ModelLoadError("Half precision (float16) needs a CUDA device: use float32 or bfloat16 on the CPU.")
     spec = load_spec(name_or_path, allow_download=allow_download)
     local_only = not allow_download or bool(os.environ.get("HF_HUB_OFFLINE"))
-    kwargs = {"attn_implementation": "eager"}
+    kwargs: dict[str, Any] = {"attn_implementation": "eager", "dtype": DTYPES[dtype]}
     try:
-        if spec.kind == "text":
+        if spec.kind in ("decoder", "seq2seq"):
+            loader = transformers.AutoModelForCausalLM if spec.kind == "decoder" else transformers.AutoModelForSeq2SeqLM
+            config = _from_pretrained(transformers.AutoConfig, spec.source, spec.name, local_only)
+            if needs_splitting(_parameter_bytes(loader, config, DTYPES[dtype]) if target.type == "cuda" else 0, target):
+                kwargs["device_map"] = "auto"
+            model = _from_pretrained(loader, spec.source, spec.name, local_only, **kwargs)
+            tokenizer = _from_pretrained(transformers.AutoTokenizer, spec.source, spec.name, local_only)
+            if not getattr(tokenizer, "is_fast", False):
+                raise ModelLoadError(f"'{spec.name}' has no fast tokenizer (tokenizer.json); token offsets need one.")
+            loaded = LoadedModel(spec, model.eval(), tokenizer=tokenizer)
+        elif spec.kind == "text":
             loader = transformers.AutoModelForSequenceClassification if spec.classifier else transformers.AutoModel
             model = _from_pretrained(loader, spec.source, spec.name, local_only, **kwargs)
             tokenizer = _from_pretrained(transformers.AutoTokenizer, spec.source, spec.name, local_only)
@@ -166,7 +230,13 @@ def load(name_or_path: str, *, allow_download: bool = True) -> LoadedModel:
     except ModelLoadError:
         raise
     except (OSError, ValueError, KeyError) as error:
+        if "eager" in str(error) or "attn_implementation" in str(error):
+            raise ModelLoadError(
+                f"'{spec.name}' has no eager attention path, so it cannot return attention maps; pick another model."
+            ) from error
         raise ModelLoadError(f"Could not load '{spec.name}' from {spec.source}: {error}".rstrip(".") + ".") from error
+    if "device_map" not in kwargs:
+        loaded.model.to(target)
     implementation = getattr(loaded.model.config, "_attn_implementation", "eager")
     if implementation != "eager":
         raise ModelLoadError(

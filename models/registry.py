@@ -18,7 +18,8 @@ TEXT_MODEL_TYPES = ("bert", "distilbert", "roberta", "electra")
 IMAGE_MODEL_TYPES = ("vit", "deit", "beit")
 
 Kind = Literal["text", "image", "decoder", "seq2seq"]
-Pooling = Literal["cls", "mean"]
+Pooling = Literal["cls", "mean", "last"]
+KINDS: tuple[str, ...] = ("text", "image", "decoder", "seq2seq")
 
 
 class ModelLoadError(ValueError):
@@ -31,21 +32,25 @@ class ModelSpec:
 
     Attributes:
         name: registry name, or the directory / hub id the user gave.
-        kind: "text" or "image".
+        kind: "text" (encoder), "image", "decoder" (causal LM) or "seq2seq" (encoder-decoder).
         source: checkpoint directory or Hugging Face hub id.
-        layers: number of attention layers L.
-        heads: number of heads per layer H.
+        layers: number of attention layers L (the encoder's, for seq2seq).
+        heads: number of heads per layer H (the encoder's, for seq2seq).
         prefix_tokens: tokens before the content: 1 for [CLS] or a ViT's class token, 2 for DeiT's
             class and distillation tokens, 0 for text (text special tokens are flagged per input).
         patch_grid: (rows, cols) of image patches, None for text.
         image_size: (height, width) of the model input, None for text.
         labels: class names in index order; empty for embedding models.
-        pooling: "cls" (row 0 pools the input) or "mean" (mean over tokens).
+        pooling: "cls" (row 0 pools the input), "mean" (mean over tokens) or "last" (decoders: the
+            row of the position whose next token is explained).
         max_length: maximum number of tokens per input.
         multi_label: sigmoid outputs (independent classes) instead of softmax.
         classifier: whether the model has a classification head.
         bundled: ships with the project and works offline.
         description: one line for people.
+        model_type: the config's model_type (bert, vit, gpt2, llama, bart, t5, ...).
+        decoder_layers: seq2seq only: decoder layers (each has self- and cross-attention).
+        decoder_heads: seq2seq only: heads per decoder attention.
     """
 
     name: str
@@ -64,10 +69,12 @@ class ModelSpec:
     bundled: bool = False
     description: str = ""
     model_type: str = ""
+    decoder_layers: int = 0
+    decoder_heads: int = 0
 
     def summary(self) -> dict[str, Any]:
         """The JSON object printed by `python -m explain models`."""
-        return {
+        summary = {
             "name": self.name,
             "kind": self.kind,
             "layers": self.layers,
@@ -76,6 +83,9 @@ class ModelSpec:
             "bundled": self.bundled,
             "description": self.description,
         }
+        if self.kind == "seq2seq":
+            summary.update(decoder_layers=self.decoder_layers, decoder_heads=self.decoder_heads)
+        return summary
 
 
 @dataclass(frozen=True)
@@ -220,8 +230,57 @@ def spec_from_config(name: str, source: str, config: Any, *, bundled: bool = Fal
             multi_label=getattr(config, "problem_type", None) == "multi_label_classification",
             classifier=True, bundled=bundled, description=description, model_type=model_type,
         )
-    supported = ", ".join(TEXT_MODEL_TYPES + IMAGE_MODEL_TYPES)
+    generative = _generative_kind(config, architectures)
+    if generative == "seq2seq":
+        encoder_layers = _first_int(config, "encoder_layers", "num_layers", "num_hidden_layers")
+        encoder_heads = _first_int(config, "encoder_attention_heads", "num_heads", "num_attention_heads")
+        return ModelSpec(
+            name=name, kind="seq2seq", source=source, layers=encoder_layers, heads=encoder_heads,
+            prefix_tokens=0, patch_grid=None, image_size=None, labels=(), pooling="last",
+            max_length=_max_positions(config), bundled=bundled, description=description, model_type=model_type,
+            decoder_layers=_first_int(config, "decoder_layers", "num_decoder_layers") or encoder_layers,
+            decoder_heads=_first_int(config, "decoder_attention_heads", "num_heads", "num_attention_heads"),
+        )
+    if generative == "decoder":
+        return ModelSpec(
+            name=name, kind="decoder", source=source,
+            layers=_first_int(config, "num_hidden_layers", "n_layer", "num_layers"),
+            heads=_first_int(config, "num_attention_heads", "n_head", "num_heads"),
+            prefix_tokens=0, patch_grid=None, image_size=None, labels=(), pooling="last",
+            max_length=_max_positions(config), bundled=bundled, description=description, model_type=model_type,
+        )
     raise ModelLoadError(
-        f"'{name}' is a '{model_type or 'unknown'}' model, which this tool does not support; "
-        f"give a checkpoint of one of: {supported}."
+        f"'{name}' is a '{model_type or 'unknown'}' model, which this tool does not support; give a text encoder "
+        f"({', '.join(TEXT_MODEL_TYPES)}), an image classifier ({', '.join(IMAGE_MODEL_TYPES)}), a causal language "
+        "model (GPT-2, Llama, Qwen2, Mistral, Phi, OPT, GPT-NeoX, ...) or an encoder-decoder (BART, T5, Marian, mBART, ...)."
     )
+
+
+def _generative_kind(config: Any, architectures: tuple[str, ...]) -> str | None:
+    """"seq2seq", "decoder" or None, from the config's own declarations and transformers' auto mappings."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
+    )
+
+    model_type = getattr(config, "model_type", "")
+    if getattr(config, "is_encoder_decoder", False) or model_type in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
+        return "seq2seq" if model_type in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES else None
+    if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or any(a.endswith("ForCausalLM") for a in architectures):
+        return "decoder"
+    return None
+
+
+def _first_int(config: Any, *names: str) -> int:
+    """The first of the config attributes `names` that is set, as an int (0 when none is)."""
+    for attribute in names:
+        value = getattr(config, attribute, None)
+        if value:
+            return int(value)
+    return 0
+
+
+def _max_positions(config: Any) -> int:
+    """Longest input the model takes: learned position tables bound it; relative/rotary ones get their config's
+    (or 512 for T5, whose relative buckets have no hard limit but were trained on 512)."""
+    return _first_int(config, "max_position_embeddings", "n_positions", "max_sequence_length") or 512

@@ -144,15 +144,16 @@ def test_unknown_name_names_the_registry():
         models.resolve("  ")
 
 
-def test_unsupported_model_type_names_the_supported_ones(tmp_path):
+@pytest.mark.parametrize("config_class, model_type", [("ResNetConfig", "resnet"), ("WhisperConfig", "whisper")])
+def test_unsupported_model_type_names_the_supported_ones(tmp_path, config_class, model_type):
     import transformers
 
-    transformers.GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=50).save_pretrained(tmp_path)
+    getattr(transformers, config_class)().save_pretrained(tmp_path)  # a CNN; a speech encoder-decoder
     with pytest.raises(ModelLoadError) as error:
         models.load(str(tmp_path), allow_download=False)
     message = str(error.value)
-    assert "'gpt2'" in message
-    for supported in ("bert", "distilbert", "roberta", "electra", "vit", "deit", "beit"):
+    assert f"'{model_type}'" in message
+    for supported in ("bert", "distilbert", "roberta", "electra", "vit", "deit", "beit", "GPT-2", "Llama", "BART", "T5"):
         assert supported in message
 
 
