@@ -1,6 +1,8 @@
 """Pure explainability algorithms: tensors in, tensors out. No streamlit, no plotly."""
 
-from explain.capture import Capture, capture_image, capture_text, pooling_weights_for, tokenize
+from explain.capture import Capture, capture_image, capture_text, gradient_weighted, pooling_weights_for, tokenize
+from explain.decoder import MAX_GENERATE, capture_decoder, generated_relevance, resolve_token
+from explain.encoder_decoder import encoder_decoder_relevance, encoder_decoder_rollout, normalize_residual
 from explain.head_stats import STATISTICS, head_statistics, token_positions
 from explain.images import MAX_PIXELS, ImageInputError, open_image
 from explain.methods import (
@@ -11,7 +13,15 @@ from explain.methods import (
     layer_attention,
     patch_grid,
 )
-from explain.rollout import HEAD_FUSIONS, attention_rollout, discard_smallest, fuse_heads, gradient_rollout
+from explain.rollout import (
+    HEAD_FUSIONS,
+    attention_rollout,
+    discard_smallest,
+    fuse_heads,
+    gradient_rollout,
+    weighted_rollout,
+)
+from explain.seq2seq import STACKS, Seq2SeqCapture, capture_seq2seq, seq2seq_relevance
 from explain.tokens import (
     hide_tokens,
     merge_attention,
@@ -46,9 +56,12 @@ def head_statistics_for(capture: Capture) -> dict:
 
 
 __all__ = [
-    "HEAD_FUSIONS", "MAX_PIXELS", "METHODS", "STATISTICS", "Capture", "Explanation", "ImageInputError",
-    "attention_rollout", "capture_image", "capture_text", "discard_smallest", "explain_capture", "fuse_heads",
-    "gradient_rollout", "head_statistics", "head_statistics_for", "hide_tokens", "image_relevance",
+    "HEAD_FUSIONS", "MAX_GENERATE", "MAX_PIXELS", "METHODS", "STACKS", "STATISTICS", "Capture", "Explanation",
+    "ImageInputError", "Seq2SeqCapture", "attention_rollout", "capture_decoder", "capture_image", "capture_seq2seq",
+    "capture_text", "discard_smallest", "encoder_decoder_relevance", "encoder_decoder_rollout", "explain_capture",
+    "fuse_heads", "generated_relevance", "gradient_rollout", "gradient_weighted", "head_statistics",
+    "head_statistics_for", "hide_tokens", "image_relevance", "normalize_residual", "resolve_token",
+    "seq2seq_relevance", "weighted_rollout",
     "input_relevance", "layer_attention", "merge_attention", "merge_relevance", "open_image", "patch_grid",
     "token_positions", "token_view", "tokenize", "view_matrix", "view_relevance", "word_groups",
 ]
