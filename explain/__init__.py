@@ -21,7 +21,7 @@ from explain.rollout import (
     gradient_rollout,
     weighted_rollout,
 )
-from explain.seq2seq import STACKS, Seq2SeqCapture, capture_seq2seq, seq2seq_relevance
+from explain.seq2seq import STACKS, Seq2SeqCapture, capture_seq2seq, seq2seq_output_relevance, seq2seq_relevance
 from explain.tokens import (
     hide_tokens,
     merge_attention,
@@ -61,7 +61,7 @@ __all__ = [
     "capture_text", "discard_smallest", "encoder_decoder_relevance", "encoder_decoder_rollout", "explain_capture",
     "fuse_heads", "generated_relevance", "gradient_rollout", "gradient_weighted", "head_statistics",
     "head_statistics_for", "hide_tokens", "image_relevance", "normalize_residual", "resolve_token",
-    "seq2seq_relevance", "weighted_rollout",
+    "seq2seq_output_relevance", "seq2seq_relevance", "weighted_rollout",
     "input_relevance", "layer_attention", "merge_attention", "merge_relevance", "open_image", "patch_grid",
     "token_positions", "token_view", "tokenize", "view_matrix", "view_relevance", "word_groups",
 ]

@@ -1,20 +1,28 @@
-"""`python -m explain bench`: median timings of capture, rollout and gradient rollout against a plain forward.
+"""`python -m explain bench`: median timings and peak memory of capture, rollout and gradient rollout
+against a plain forward pass.
 
 The plain forward is the model as a user would run it: default attention implementation (SDPA), no
-attention output, inference mode. All timings are taken in the same process.
+attention output, inference mode. All timings are taken in the same process. Peak memory is the largest
+rise of the process's resident memory over its level before the call, sampled every 2 ms in a thread
+(the CPU allocator does not report tensors to tracemalloc); on CUDA it is torch's own peak counter.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
+import threading
 import time
 from typing import Callable
 
 import torch
 
 TEXT_LENGTHS = (16, 128, 512)
+DECODER_LENGTH = 60
+LARGE_DECODER = {"layers": 8, "heads": 16, "hidden": 512, "intermediate": 1376, "vocab": 32000, "tokens": 1024}
 TARGETS = {"capture_ratio": 1.5, "rollout_ratio": 0.1, "gradient_rollout_ratio": 4.0}
 _WORDS = "the cat sat on the mat and the dog lay on the rug while it rained outside".split()
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def _median_ms(function: Callable[[], object], repeats: int) -> float:
@@ -25,6 +33,56 @@ def _median_ms(function: Callable[[], object], repeats: int) -> float:
         function()
         times.append((time.perf_counter() - start) * 1000)
     return round(statistics.median(times), 3)
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * _PAGE
+
+
+def _release_free_memory() -> None:
+    """Hand freed heap pages back to the system (glibc's malloc_trim), so that memory an earlier call freed
+    is not silently reused and the next call's rise in resident memory shows all it allocates."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def peak_memory_mb(function: Callable[[], object]) -> float:
+    """Largest rise in memory while `function` runs, in MB (resident memory on the CPU, torch's peak on CUDA)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        function()
+        torch.cuda.synchronize()
+        return round((torch.cuda.max_memory_allocated() - before) / 1e6, 1)
+    if not os.path.exists("/proc/self/statm"):
+        return float("nan")
+    _release_free_memory()
+    before = _resident_bytes()
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _resident_bytes())
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        function()
+    finally:
+        done.set()
+        sampler.join()
+    peak[0] = max(peak[0], _resident_bytes())
+    return round((peak[0] - before) / 1e6, 1)
 
 
 def text_of_length(tokenizer, tokens: int) -> str:  # noqa: ANN001
@@ -49,22 +107,35 @@ def _row(forward: float, capture: float, rollout: float, gradient: float) -> dic
     }
 
 
+def _measure(forward: Callable, capture: Callable, rollout: Callable, whole_gradient: Callable, repeats: int) -> dict:
+    """The timing row plus peak memory of capture and of the whole gradient rollout."""
+    row = _row(_median_ms(forward, repeats), _median_ms(capture, repeats), _median_ms(rollout, repeats),
+               _median_ms(whole_gradient, repeats))
+    row["capture_peak_mb"] = peak_memory_mb(capture)
+    row["gradient_rollout_peak_mb"] = peak_memory_mb(whole_gradient)
+    return row
+
+
 def _plain(loaded):  # noqa: ANN001, ANN202
     """The same checkpoint loaded as a user would: default attention implementation."""
     import transformers
 
+    loaders = {
+        "decoder": transformers.AutoModelForCausalLM,
+        "seq2seq": transformers.AutoModelForSeq2SeqLM,
+        "image": transformers.AutoModelForImageClassification,
+    }
     spec = loaded.spec
-    if spec.kind == "text":
-        loader = transformers.AutoModelForSequenceClassification if spec.classifier else transformers.AutoModel
-    else:
-        loader = transformers.AutoModelForImageClassification
-    return loader.from_pretrained(spec.source, local_files_only=True).eval()
+    loader = loaders.get(spec.kind) or (
+        transformers.AutoModelForSequenceClassification if spec.classifier else transformers.AutoModel)
+    return loader.from_pretrained(spec.source, local_files_only=True).eval().to(loaded.device)
 
 
 def bench_text(name: str = "minilm", lengths: tuple[int, ...] = TEXT_LENGTHS, repeats: int = 7) -> dict[str, dict]:
     import models
     from explain.capture import capture_text, tokenize
-    from explain.rollout import attention_rollout, gradient_rollout
+    from explain.methods import explain_capture
+    from explain.rollout import attention_rollout
 
     loaded = models.load(name)
     plain = _plain(loaded)
@@ -80,15 +151,10 @@ def bench_text(name: str = "minilm", lengths: tuple[int, ...] = TEXT_LENGTHS, re
         captured = capture_text(loaded, text)
 
         def whole_gradient() -> None:
-            capture = capture_text(loaded, text, target="A dog lay on the rug.")
-            gradient_rollout(capture.attentions, capture.gradients)
+            explain_capture(capture_text(loaded, text, target="A dog lay on the rug."), "gradient-rollout")
 
-        row = _row(
-            _median_ms(forward, repeats),
-            _median_ms(lambda: capture_text(loaded, text), repeats),
-            _median_ms(lambda: attention_rollout(captured.attentions), repeats),
-            _median_ms(whole_gradient, repeats),
-        )
+        row = _measure(forward, lambda: capture_text(loaded, text), lambda: attention_rollout(captured.attentions),
+                       whole_gradient, repeats)
         results[str(length)] = {"tokens": length, **row}
     return results
 
@@ -99,7 +165,8 @@ def bench_image(name: str, repeats: int = 7) -> dict[str, float]:
 
     import models
     from explain.capture import capture_image
-    from explain.rollout import attention_rollout, gradient_rollout
+    from explain.methods import explain_capture
+    from explain.rollout import attention_rollout
 
     loaded = models.load(name)
     plain = _plain(loaded)
@@ -112,23 +179,109 @@ def bench_image(name: str, repeats: int = 7) -> dict[str, float]:
             plain(pixel_values=pixel_values)
 
     captured = capture_image(loaded, picture)
-
-    def whole_gradient() -> None:
-        capture = capture_image(loaded, picture, with_gradients=True)
-        gradient_rollout(capture.attentions, capture.gradients)
-
     return {
         "tokens": len(captured.tokens),
-        **_row(
-            _median_ms(forward, repeats),
-            _median_ms(lambda: capture_image(loaded, picture), repeats),
-            _median_ms(lambda: attention_rollout(captured.attentions), repeats),
-            _median_ms(whole_gradient, repeats),
-        ),
+        **_measure(forward, lambda: capture_image(loaded, picture), lambda: attention_rollout(captured.attentions),
+                   lambda: explain_capture(capture_image(loaded, picture, with_gradients=True), "gradient-rollout"),
+                   repeats),
     }
 
 
-def benchmark(repeats: int = 7) -> dict:
+def bench_decoder_model(loaded, plain, token_ids: list[int], repeats: int = 7) -> dict:  # noqa: ANN001
+    """Capture, rollout and gradient rollout of a causal LM over `token_ids` (target: the next token)."""
+    from explain.decoder import capture_decoder
+    from explain.methods import explain_capture
+    from explain.rollout import attention_rollout
+
+    ids = torch.tensor([token_ids], device=loaded.device)
+
+    def forward() -> None:
+        with torch.inference_mode():
+            plain(input_ids=ids)
+
+    captured = capture_decoder(loaded, token_ids)
+    row = _measure(forward, lambda: capture_decoder(loaded, token_ids), lambda: attention_rollout(captured.attentions),
+                   lambda: explain_capture(capture_decoder(loaded, token_ids, with_gradients=True), "gradient-rollout"),
+                   repeats)
+    kept = captured.for_display()
+    return {"tokens": len(token_ids), **row, "capture_mb": round(captured.nbytes / 1e6, 1),
+            "cached_for_views_mb": round(kept.nbytes / 1e6, 1)}
+
+
+def bench_decoder(name: str, tokens: int = DECODER_LENGTH, repeats: int = 7) -> dict:
+    """A registered or local decoder over `tokens` tokens of a repeated word sequence."""
+    import models
+
+    loaded = models.load(name)
+    words = " ".join(_WORDS[i % len(_WORDS)] for i in range(tokens))
+    token_ids = loaded.tokenizer(words)["input_ids"][:tokens]
+    return bench_decoder_model(loaded, _plain(loaded), token_ids, repeats)
+
+
+def bench_large_decoder(repeats: int = 3, **shape: int) -> dict:
+    """A random-weight Llama-architecture model (default 8 layers x 16 heads) at 1,024 tokens: the shape of
+    a small modern LM's attention, built from a config (nothing downloaded)."""
+    import transformers
+
+    from models import LoadedModel
+    from models.registry import spec_from_config
+
+    size = {**LARGE_DECODER, **shape}
+    config = transformers.LlamaConfig(
+        hidden_size=size["hidden"], intermediate_size=size["intermediate"], num_hidden_layers=size["layers"],
+        num_attention_heads=size["heads"], num_key_value_heads=size["heads"], vocab_size=size["vocab"],
+        max_position_embeddings=max(2048, size["tokens"]),
+    )
+    torch.manual_seed(0)
+    config._attn_implementation = "eager"
+    model = transformers.LlamaForCausalLM(config).eval()
+    plain_config = transformers.LlamaConfig(**config.to_dict())
+    plain_config._attn_implementation = "sdpa"
+    plain = transformers.LlamaForCausalLM(plain_config).eval()
+    plain.load_state_dict(model.state_dict())
+
+    class _Tokenizer:  # the capture needs only ids, special ids and readable tokens
+        all_special_ids: list[int] = []
+        unk_token_id = None
+
+        def convert_ids_to_tokens(self, ids):  # noqa: ANN001, ANN202
+            return [f"t{i}" for i in ids]
+
+        def decode(self, ids):  # noqa: ANN001, ANN202
+            return " ".join(f"t{i}" for i in ids)
+
+    loaded = LoadedModel(spec_from_config("random-llama", "random", config), model, tokenizer=_Tokenizer())
+    token_ids = torch.randint(3, size["vocab"], (size["tokens"],), generator=torch.Generator().manual_seed(1)).tolist()
+    row = bench_decoder_model(loaded, plain, token_ids, repeats)
+    return {"shape": size, **row}
+
+
+def bench_seq2seq(name: str, source: str = "Tuesday, the 24th of November 2026", repeats: int = 7) -> dict:
+    """Capture (teacher-forced on the model's own output), rollout baseline and Chefer et al.'s relevance."""
+    import models
+    from explain.encoder_decoder import encoder_decoder_rollout
+    from explain.seq2seq import capture_seq2seq
+
+    loaded = models.load(name)
+    plain = _plain(loaded)
+    generated = capture_seq2seq(loaded, source, with_gradients=False)
+    output = generated.output_ids
+    source_ids = torch.tensor([generated.source_ids], device=loaded.device)
+    decoder_ids = torch.tensor([[loaded.model.config.decoder_start_token_id] + output[:-1]], device=loaded.device)
+
+    def forward() -> None:
+        with torch.inference_mode():
+            plain(input_ids=source_ids, decoder_input_ids=decoder_ids)
+
+    row = _measure(
+        forward, lambda: capture_seq2seq(loaded, source, output=output, with_gradients=False),
+        lambda: encoder_decoder_rollout(generated.encoder_attentions, generated.decoder_attentions,
+                                        generated.cross_attentions),
+        lambda: capture_seq2seq(loaded, source, output=output, with_gradients=True), repeats)
+    return {"source_tokens": len(generated.source_ids), "output_tokens": len(output), **row}
+
+
+def benchmark(repeats: int = 7, large: bool = True) -> dict:
     """Every figure of `python -m explain bench --json`."""
     import models
 
@@ -137,10 +290,20 @@ def benchmark(repeats: int = 7) -> dict:
         "targets": TARGETS,
         "text": {"minilm": bench_text("minilm", repeats=repeats)},
         "image": {},
+        "decoder": {},
+        "seq2seq": {},
     }
     for spec in models.list_models():
-        if spec.kind == "image" and spec.bundled:
+        if not spec.bundled:
+            continue
+        if spec.kind == "image":
             result["image"][spec.name] = bench_image(spec.name, repeats=repeats)
+        elif spec.kind == "decoder":
+            result["decoder"][spec.name] = bench_decoder(spec.name, repeats=repeats)
+        elif spec.kind == "seq2seq":
+            result["seq2seq"][spec.name] = bench_seq2seq(spec.name, repeats=repeats)
+    if large:
+        result["decoder"]["random-llama-8x16"] = bench_large_decoder(repeats=max(1, min(repeats, 3)))
     rows = [row for rows in result["text"].values() for row in rows.values()] + list(result["image"].values())
     result["meets_targets"] = all(row[key] <= limit for row in rows for key, limit in TARGETS.items())
     return result

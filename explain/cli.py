@@ -40,13 +40,23 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("models", help="list the available models as JSON")
 
-    text = commands.add_parser("text", help="explain a sentence (or a sentence pair)")
+    text = commands.add_parser("text", help="explain a sentence (or a sentence pair), or a decoder's prompt")
     text.add_argument("text")
-    text.add_argument("--pair", help="a second sentence")
+    text.add_argument("--pair", help="a second sentence (encoders)")
     text.add_argument("--model", default="minilm")
-    text.add_argument("--target", help="a probe sentence (embedding models) or a class name or index (classifiers)")
+    text.add_argument("--target", help="a probe sentence (embedding models), a class name or index (classifiers), "
+                                       "or the next token to explain, as text or vocabulary id (decoders)")
     text.add_argument("--label", action="append", default=[], help="a zero-shot label (repeat); --target picks one")
+    text.add_argument("--generate", type=int, default=0,
+                      help="decoders: append this many greedy tokens to the prompt first (default 0)")
     _add_method_options(text)
+
+    seq2seq = commands.add_parser("seq2seq", help="explain an encoder-decoder's output for a source text")
+    seq2seq.add_argument("source")
+    seq2seq.add_argument("--model", default="iso-dates")
+    seq2seq.add_argument("--output", help="explain this output (teacher-forced) instead of the model's own")
+    seq2seq.add_argument("--max-new-tokens", type=int, default=64, help="longest generated output (default 64)")
+    _add_method_options(seq2seq)
 
     image = commands.add_parser("image", help="explain an image")
     image.add_argument("path")
@@ -58,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="time capture, rollout and gradient rollout")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--repeats", type=int, default=7)
+    bench.add_argument("--no-large", action="store_true",
+                       help="skip the random 8-layer x 16-head Llama at 1,024 tokens (about a minute on 2 cores)")
 
     evaluate = commands.add_parser("evaluate", help="classification and pointing-game figures of an image model")
     evaluate.add_argument("--model", default="shapes-vit")
@@ -109,6 +121,12 @@ def _save(args: argparse.Namespace, capture, explanation, extra: dict) -> None: 
     np.savez(args.out, **arrays)
 
 
+def _wrong_kind(name: str, kind: str) -> CliError:
+    command = {"image": "image", "seq2seq": "seq2seq"}.get(kind, "text")
+    what = {"image": "an image model", "seq2seq": "an encoder-decoder", "decoder": "a decoder", "text": "a text encoder"}[kind]
+    return CliError(f"'{name}' is {what}: use `python -m explain {command}`.")
+
+
 def run_text(args: argparse.Namespace) -> None:
     import models
     from explain.capture import capture_text
@@ -117,8 +135,13 @@ def run_text(args: argparse.Namespace) -> None:
     if not args.text.strip():
         raise CliError("The text is empty: give a sentence to explain.")
     loaded = models.load(args.model)
+    if loaded.spec.kind == "decoder":
+        run_decoder(args, loaded)
+        return
     if loaded.spec.kind != "text":
-        raise CliError(f"'{args.model}' is an image model: use `python -m explain image`.")
+        raise _wrong_kind(args.model, loaded.spec.kind)
+    if args.generate:
+        raise CliError("--generate continues a prompt: use it with a decoder model (e.g. --model induction-lm).")
     gradient = args.method == "gradient-rollout"
     if gradient and not loaded.spec.classifier and not (args.target or args.label):
         raise CliError(
@@ -139,6 +162,65 @@ def run_text(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: {len(capture.tokens)} tokens, {capture.layers} layers x {capture.heads} heads")
 
 
+def run_decoder(args: argparse.Namespace, loaded) -> None:  # noqa: ANN001
+    from explain.decoder import capture_decoder
+
+    if args.pair or args.label:
+        raise CliError(f"'{args.model}' is a decoder: --pair and --label belong to text encoders.")
+    capture = capture_decoder(loaded, args.text, generate=args.generate, target=args.target,
+                              with_gradients=args.method == "gradient-rollout")
+    if capture.dropped_tokens:
+        print(
+            f"warning: the prompt and its continuation exceed {loaded.spec.name}'s maximum of {loaded.spec.max_length} "
+            f"tokens; the first {capture.dropped_tokens} prompt tokens were dropped.",
+            file=sys.stderr,
+        )
+    explanation = _explanation(capture, args)
+    _save(args, capture, explanation, {
+        "tokens": np.array(capture.tokens, dtype=str), "target": np.array(capture.target_label),
+        "target_position": np.array(capture.target_position), "prompt_length": np.array(capture.prompt_length),
+    })
+    probability = float(capture.scores[capture.target_index])
+    print(f"wrote {args.out}: {len(capture.tokens)} tokens ({capture.prompt_length} prompt), {capture.layers} layers x "
+          f"{capture.heads} heads; target {capture.target_label!r} (p={probability:.3f}) after position {capture.target_position}")
+
+
+def run_seq2seq(args: argparse.Namespace) -> None:
+    import models
+    from explain.seq2seq import capture_seq2seq, seq2seq_output_relevance, seq2seq_relevance
+
+    _check_options(args)
+    if not args.source.strip():
+        raise CliError("The source text is empty: give a text to rewrite.")
+    loaded = models.load(args.model)
+    if loaded.spec.kind != "seq2seq":
+        raise _wrong_kind(args.model, loaded.spec.kind)
+    capture = capture_seq2seq(loaded, args.source, output=args.output, max_new_tokens=args.max_new_tokens,
+                              with_gradients=args.method == "gradient-rollout")
+    if capture.dropped_tokens:
+        print(
+            f"warning: the source is longer than {loaded.spec.name}'s maximum of {loaded.spec.max_length} tokens; "
+            f"the last {capture.dropped_tokens} tokens were dropped.",
+            file=sys.stderr,
+        )
+    options = dict(layer=args.layer, head=args.head, head_fusion=args.head_fusion, discard_ratio=args.discard_ratio)
+    np.savez(
+        args.out,
+        encoder_attentions=capture.encoder_attentions.numpy().astype(np.float32),
+        decoder_attentions=capture.decoder_attentions.numpy().astype(np.float32),
+        cross_attentions=capture.cross_attentions.numpy().astype(np.float32),
+        source_tokens=np.array(capture.source_tokens, dtype=str),
+        output_tokens=np.array(capture.output_tokens, dtype=str),
+        decoder_tokens=np.array(capture.decoder_tokens, dtype=str),
+        relevance_source=seq2seq_relevance(capture, args.method, **options).numpy().astype(np.float32),
+        relevance_output=seq2seq_output_relevance(capture, args.method, **options).numpy().astype(np.float32),
+        output_probabilities=capture.output_probabilities.numpy().astype(np.float32),
+        output_text=np.array(capture.output_text), method=np.array(args.method), model=np.array(args.model),
+    )
+    print(f"wrote {args.out}: {len(capture.source_tokens)} source tokens -> {len(capture.output_tokens)} output tokens "
+          f"({'given' if capture.teacher_forced else 'generated'}): {capture.output_text!r}")
+
+
 def run_image(args: argparse.Namespace) -> None:
     import models
     from explain.capture import capture_image
@@ -150,7 +232,7 @@ def run_image(args: argparse.Namespace) -> None:
     picture = open_image(args.path)
     loaded = models.load(args.model)
     if loaded.spec.kind != "image":
-        raise CliError(f"'{args.model}' is a text model: use `python -m explain text`.")
+        raise _wrong_kind(args.model, loaded.spec.kind)
     gradient = args.method == "gradient-rollout"
     capture = capture_image(loaded, picture, target=args.target if gradient else None, with_gradients=gradient)
     explanation = _explanation(capture, args)
@@ -171,7 +253,7 @@ def run_models(_: argparse.Namespace) -> None:
 def run_bench(args: argparse.Namespace) -> None:
     from explain.bench import benchmark
 
-    result = benchmark(repeats=max(1, args.repeats))
+    result = benchmark(repeats=max(1, args.repeats), large=not args.no_large)
     print(json.dumps(result, indent=2) if args.json else json.dumps(result))
 
 
@@ -188,7 +270,10 @@ def run_evaluate(args: argparse.Namespace) -> None:
     print(json.dumps(evaluation.evaluate(**options), indent=2))
 
 
-COMMANDS = {"models": run_models, "text": run_text, "image": run_image, "bench": run_bench, "evaluate": run_evaluate}
+COMMANDS = {
+    "models": run_models, "text": run_text, "seq2seq": run_seq2seq, "image": run_image, "bench": run_bench,
+    "evaluate": run_evaluate,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -103,6 +103,27 @@ def seq2seq_relevance(capture: Seq2SeqCapture, method: str = "gradient-rollout",
     raise ValueError(f"Unknown method '{method}': choose one of attention, rollout, gradient-rollout.")
 
 
+def seq2seq_output_relevance(capture: Seq2SeqCapture, method: str = "gradient-rollout", *, layer: int | None = None,
+                             head: int | None = None, head_fusion: str = "mean", discard_ratio: float = 0.0) -> torch.Tensor:
+    """Relevance of the decoder's own inputs (start token, earlier outputs) for each output token, (N, N).
+
+    "attention": one layer's masked decoder self-attention; "rollout": the attention rollout J_tt of the
+    decoder self-attention; "gradient-rollout": rows of Chefer et al.'s R_tt (`relevance_output`).
+    Column j is decoder input j (`decoder_tokens[j]`); row n is zero after column n.
+    """
+    from explain.rollout import attention_rollout
+
+    if method == "attention":
+        return layer_attention(capture.decoder_attentions.float(), layer, head)
+    if method == "rollout":
+        return attention_rollout(capture.decoder_attentions.float(), head_fusion, discard_ratio)
+    if method == "gradient-rollout":
+        if capture.relevance_output is None:
+            raise ValueError("Gradient rollout needs the backward passes: capture with gradients.")
+        return capture.relevance_output
+    raise ValueError(f"Unknown method '{method}': choose one of attention, rollout, gradient-rollout.")
+
+
 def _greedy(loaded: LoadedModel, source: torch.Tensor, max_new_tokens: int) -> list[int]:
     """Greedy output ids after the decoder start token (ending with the end token when written)."""
     tokenizer = loaded.tokenizer

@@ -142,3 +142,91 @@ def test_long_text_warns_with_the_dropped_count(cached_load, capsys, tmp_path):
     assert code == 0
     assert "warning:" in err and "90 tokens were dropped" in err
     assert np.load(tmp_path / "l.npz")["tokens"].shape == (512,)
+
+
+# --- decoders and encoder-decoders ------------------------------------------------------------
+
+PROMPT = "The cat sat on the mat. The dog lay on the"
+
+
+def test_decoder_text_npz_matches_the_library(capsys, tmp_path, tiny_checkpoints, tiny_loaded):
+    import explain
+
+    directory = str(tiny_checkpoints("llama"))
+    out = tmp_path / "prompt.npz"
+    code, stdout, err = run(capsys, "text", PROMPT, "--model", directory, "--method", "gradient-rollout",
+                            "--generate", "3", "--target", "the", "--out", str(out))
+    assert code == 0, err
+    assert "target ' the'" in stdout
+    data = np.load(out)
+    capture = explain.capture_decoder(tiny_loaded("llama"), PROMPT, generate=3, target="the")
+    tokens = len(capture.tokens)
+    assert data["attentions"].shape == (2, 2, tokens, tokens)
+    assert list(data["tokens"]) == capture.tokens
+    assert str(data["target"]) == " the"
+    assert int(data["target_position"]) == tokens - 1 and int(data["prompt_length"]) == capture.prompt_length
+    expected = explain.explain_capture(capture, "gradient-rollout")
+    np.testing.assert_allclose(data["relevance"], expected.relevance.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(data["matrix"], expected.matrix.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_decoder_default_target_is_the_predicted_next_token(capsys, tmp_path, tiny_checkpoints, tiny_loaded):
+    out = tmp_path / "next.npz"
+    code, _, err = run(capsys, "text", PROMPT, "--model", str(tiny_checkpoints("gpt2")), "--out", str(out))
+    assert code == 0, err
+    data = np.load(out)
+    loaded = tiny_loaded("gpt2")
+    logits = loaded.model(input_ids=torch.tensor([loaded.tokenizer(PROMPT)["input_ids"]])).logits[0, -1]
+    assert str(data["target"]) == loaded.tokenizer.decode([int(logits.argmax())])
+    # attention rollout: the last position's row of J
+    np.testing.assert_allclose(data["relevance"], attention_rollout(torch.from_numpy(data["attentions"]))[-1].numpy(),
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_seq2seq_npz_keys_and_rows(capsys, tmp_path, tiny_checkpoints, tiny_loaded):
+    import explain
+
+    out = tmp_path / "date.npz"
+    code, stdout, err = run(capsys, "seq2seq", "24 November 2026", "--model", str(tiny_checkpoints("bart")),
+                            "--output", "2026-11-24", "--method", "gradient-rollout", "--out", str(out))
+    assert code == 0, err
+    assert "(given)" in stdout
+    data = np.load(out)
+    capture = explain.capture_seq2seq(tiny_loaded("bart"), "24 November 2026", output="2026-11-24")
+    sources, outputs = len(capture.source_tokens), len(capture.output_tokens)
+    assert data["encoder_attentions"].shape == (2, 2, sources, sources)
+    assert data["decoder_attentions"].shape == (2, 2, outputs, outputs)
+    assert data["cross_attentions"].shape == (2, 2, outputs, sources)
+    assert list(data["output_tokens"]) == capture.output_tokens and list(data["source_tokens"]) == capture.source_tokens
+    assert data["relevance_source"].shape == (outputs, sources) and data["relevance_output"].shape == (outputs, outputs)
+    np.testing.assert_allclose(data["relevance_source"], capture.relevance_source.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(data["relevance_output"], capture.relevance_output.numpy(), rtol=1e-5, atol=1e-7)
+    assert str(data["output_text"]) == capture.output_text
+    code, _, err = run(capsys, "seq2seq", "24 November 2026", "--model", str(tiny_checkpoints("t5")),
+                       "--method", "attention", "--layer", "1", "--head", "0", "--max-new-tokens", "4", "--out", str(out))
+    assert code == 0, err
+    data = np.load(out)
+    np.testing.assert_allclose(data["relevance_source"], data["cross_attentions"][1, 0], rtol=1e-6)
+    np.testing.assert_allclose(data["relevance_output"], data["decoder_attentions"][1, 0], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["text", "  ", "--model", "{llama}"], "text is empty"),
+        (["text", PROMPT, "--model", "{llama}", "--target", "hippopotamus"], "not one token"),
+        (["text", PROMPT, "--model", "{llama}", "--generate", "999"], "0 to 256"),
+        (["text", PROMPT, "--model", "{llama}", "--pair", "x"], "--pair and --label"),
+        (["seq2seq", "24 Nov 2026", "--model", "{llama}"], "use `python -m explain text`"),
+        (["text", "24 Nov 2026", "--model", "{bart}"], "use `python -m explain seq2seq`"),
+        (["seq2seq", " ", "--model", "{bart}"], "source text is empty"),
+        (["seq2seq", "24 Nov 2026", "--model", "{bart}", "--max-new-tokens", "0"], "1 to 256"),
+        (["seq2seq", "24 Nov 2026", "--model", "no-such-model"], "Unknown model"),
+    ],
+)
+def test_decoder_and_seq2seq_bad_input_exit_2(capsys, tmp_path, tiny_checkpoints, argv, message):
+    paths = {"{llama}": str(tiny_checkpoints("llama")), "{bart}": str(tiny_checkpoints("bart"))}
+    argv = [paths.get(a, a) for a in argv] + ["--out", str(tmp_path / "x.npz")]
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err

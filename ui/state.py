@@ -1,8 +1,9 @@
 """Cached access to models and captures.
 
-Models are cached once per process (`st.cache_resource`); captures (one forward [+ backward]) are
-cached per model, input and target (`st.cache_data`). Changing a layer, head, colour map or opacity
-therefore only re-runs the cheap maths and the drawing.
+Models and captures (one forward [+ backward]) are cached once per process in caches bounded by bytes
+(ui/cache.py; budgets EXPLAIN_MODEL_CACHE_MB and EXPLAIN_CACHE_MB), captures per model, input and target
+and in their display form (attentions in float16, gradients reduced to what gradient rollout needs).
+Changing a layer, head, colour map or opacity therefore only re-runs the cheap maths and the drawing.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import streamlit as st
 
 import explain
 import models
-from explain import Capture
+from explain import Capture, Seq2SeqCapture
 from models import LoadedModel, ModelLoadError
+from ui.cache import DEFAULT_MODELS_MB, DEFAULT_RESULTS_MB, ByteBudgetCache, budget_mb
 
 TEXT_EXAMPLES = (
     "The cat sat on the mat.",
@@ -32,10 +34,54 @@ PROBE_EXAMPLES = {
 LABEL_EXAMPLES = "animals, food, language, computers, travel"
 
 
-@st.cache_resource(show_spinner="Loading the model (first time only)…", max_entries=6)
+@st.cache_resource(show_spinner=False)
+def results_cache() -> ByteBudgetCache:
+    """The process's cache of captures and other computed results (EXPLAIN_CACHE_MB, default 1024)."""
+    return ByteBudgetCache(budget_mb("EXPLAIN_CACHE_MB", DEFAULT_RESULTS_MB) * 2**20)
+
+
+@st.cache_resource(show_spinner=False)
+def models_cache() -> ByteBudgetCache:
+    """The process's cache of loaded models, by parameter bytes (EXPLAIN_MODEL_CACHE_MB, default 4096)."""
+    return ByteBudgetCache(budget_mb("EXPLAIN_MODEL_CACHE_MB", DEFAULT_MODELS_MB) * 2**20)
+
+
+def _parameter_bytes(loaded: LoadedModel) -> int:
+    return sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+
+
 def get_model(name: str) -> LoadedModel:
     """The loaded model, once per process. Raises ModelLoadError (not cached) when it cannot load."""
-    return models.load(name)
+    def load() -> LoadedModel:
+        with st.spinner(f"Loading {name} (first time only)…"):
+            return models.load(name)
+
+    return models_cache().get_or_compute(("model", name), load, _parameter_bytes)
+
+
+def cached(key: tuple, compute, message: str = "Running the model…"):  # noqa: ANN001, ANN201
+    """A computed result from the process's byte-bounded cache; `compute` runs under a spinner on a miss.
+
+    The value must have `nbytes` (captures do) or be a numpy array / torch tensor / tuple of them.
+    """
+    def run():  # noqa: ANN202
+        with st.spinner(message):
+            return compute()
+
+    return results_cache().get_or_compute(key, run, nbytes_of)
+
+
+def nbytes_of(value) -> int:  # noqa: ANN001
+    """Bytes held by a cached value: captures report their own; arrays, tensors, containers are summed."""
+    if hasattr(value, "nbytes") and not callable(value.nbytes):
+        return int(value.nbytes)
+    if hasattr(value, "element_size"):
+        return int(value.numel() * value.element_size())
+    if isinstance(value, dict):
+        return sum(nbytes_of(v) for v in value.values()) + 64 * len(value)
+    if isinstance(value, (tuple, list)):
+        return sum(nbytes_of(v) for v in value) + 8 * len(value)
+    return 64
 
 
 def load_model(name: str) -> LoadedModel | None:
@@ -47,7 +93,6 @@ def load_model(name: str) -> LoadedModel | None:
         return None
 
 
-@st.cache_data(show_spinner="Running the model…", max_entries=16)
 def text_capture(
     model_name: str,
     text: str,
@@ -56,19 +101,44 @@ def text_capture(
     labels: tuple[str, ...] = (),
     with_gradients: bool = False,
 ) -> Capture:
-    """One forward (+ backward) over a text, cached per model, input and target."""
-    return explain.capture_text(
-        get_model(model_name), text, pair, target=target, labels=list(labels), with_gradients=with_gradients
-    )
+    """One forward (+ backward) over a text, cached per model, input and target (display form)."""
+    key = ("text", model_name, text, pair, target, tuple(labels), with_gradients)
+    return cached(key, lambda: explain.capture_text(
+        get_model(model_name), text, pair, target=target, labels=list(labels), with_gradients=with_gradients,
+    ).for_display())
 
 
-@st.cache_data(show_spinner="Running the model…", max_entries=16)
-def image_capture(model_name: str, image_digest: str, _image: "object", target: str | None = None) -> Capture:
-    """One forward + backward over an image, cached per model, image content and target class.
+def image_capture(model_name: str, image_digest: str, image: "object", target: str | None = None) -> Capture:
+    """One forward + backward over an image, cached per model, image content (`image_digest`) and target class."""
+    key = ("image", model_name, image_digest, target)
+    return cached(key, lambda: explain.capture_image(
+        get_model(model_name), image, target=target, with_gradients=True).for_display())
 
-    The PIL image is not hashed (leading underscore); `image_digest` identifies its content.
-    """
-    return explain.capture_image(get_model(model_name), _image, target=target, with_gradients=True)
+
+def decoder_capture(model_name: str, prompt: str, generate: int = 0, position: int | None = None,
+                    target: str | int | None = None, with_gradients: bool = True) -> Capture:
+    """Prompt + greedy continuation, one forward (+ backward for the target), cached (display form)."""
+    key = ("decoder", model_name, prompt, generate, position, target, with_gradients)
+    return cached(key, lambda: explain.capture_decoder(
+        get_model(model_name), prompt, generate=generate, position=position, target=target,
+        with_gradients=with_gradients,
+    ).for_display())
+
+
+def generation_table(model_name: str, prompt: str, generate: int, method: str, start_layer: int = 0):  # noqa: ANN201
+    """Relevance of every earlier token for each generated token, (N, T), cached per input and method."""
+    capture = decoder_capture(model_name, prompt, generate, with_gradients=False)
+    key = ("generated", model_name, prompt, generate, method, start_layer)
+    return cached(key, lambda: explain.generated_relevance(get_model(model_name), capture, method,
+                                                            start_layer=start_layer),
+                  "Explaining every generated token…")
+
+
+def seq2seq_capture(model_name: str, source: str, output: str | None = None, max_new_tokens: int = 64) -> Seq2SeqCapture:
+    """Source -> output (greedy, or teacher-forced on `output`), three stacks and relevance, cached."""
+    key = ("seq2seq", model_name, source, output, max_new_tokens)
+    return cached(key, lambda: explain.capture_seq2seq(
+        get_model(model_name), source, output=output, max_new_tokens=max_new_tokens).for_display())
 
 
 def digest(data: bytes) -> str:
@@ -88,7 +158,7 @@ def capture_or_message(function, *args, **kwargs) -> Capture | None:  # noqa: AN
 
 
 def model_names(kind: str) -> list[str]:
-    """Registry names of one kind ("text" or "image"), in registry order (bundled first)."""
+    """Registry names of one kind ("text", "image", "decoder" or "seq2seq"), in registry order (bundled first)."""
     return [name for name, entry in models.REGISTRY.items() if entry.kind == kind]
 
 
@@ -101,8 +171,15 @@ def parse_labels(text: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def truncation_notice(capture: Capture, loaded: LoadedModel) -> None:
-    if capture.dropped_tokens:
+def truncation_notice(capture: Capture | Seq2SeqCapture, loaded: LoadedModel) -> None:
+    if not capture.dropped_tokens:
+        return
+    if capture.kind == "decoder":
+        st.info(
+            f"The prompt and its continuation exceed {loaded.spec.name}'s maximum of {loaded.spec.max_length} "
+            f"tokens: the first {capture.dropped_tokens} prompt tokens were dropped."
+        )
+    else:
         st.info(
             f"The text is longer than {loaded.spec.name}'s maximum of {loaded.spec.max_length} tokens: "
             f"the last {capture.dropped_tokens} tokens were dropped."

@@ -20,18 +20,18 @@ def _view(capture: Capture, merge_words: bool, hide_special: bool):  # noqa: ANN
 def text_matrix(capture: Capture, matrix: torch.Tensor, merge_words: bool, hide_special: bool) -> tuple[np.ndarray, list[str]]:
     """(T, T) attention-like matrix -> the shown (W, W) matrix and its labels."""
     groups, labels, keep = _view(capture, merge_words, hide_special)
-    return explain.view_matrix(matrix, groups, keep).numpy(), labels
+    return explain.view_matrix(matrix.float(), groups, keep).numpy(), labels
 
 
 def text_relevance(capture: Capture, relevance: torch.Tensor, merge_words: bool, hide_special: bool) -> tuple[np.ndarray, list[str]]:
     """(T,) relevance -> the shown (W,) relevance and its labels."""
     groups, labels, keep = _view(capture, merge_words, hide_special)
-    return explain.view_relevance(relevance, groups, keep).numpy(), labels
+    return explain.view_relevance(relevance.float(), groups, keep).numpy(), labels
 
 
 def head_maps_image(capture: Capture, query: int = 0) -> np.ndarray:
     """Every head's attention from one query token over the patch grid: (L, H, rows, cols)."""
-    rows = capture.attentions[:, :, query, :]  # (L, H, T)
+    rows = capture.attentions[:, :, query, :].float()  # (L, H, T)
     return explain.patch_grid(rows, capture.prefix_tokens, capture.grid).numpy()
 
 

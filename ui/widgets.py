@@ -29,8 +29,8 @@ def _use_example(prefix: str) -> None:
 
 def text_input(prefix: str, with_pair: bool = True) -> tuple[str, str | None]:
     """An example picker, a text area and an optional second sentence; values live in the URL."""
-    params.restore(f"{prefix}_text", TEXT_EXAMPLES[0])
-    params.restore(f"{prefix}_pair", "")
+    params.restore(f"{prefix}_text", TEXT_EXAMPLES[0], shared="text")
+    params.restore(f"{prefix}_pair", "", shared="pair")
     st.selectbox(
         "Example sentences", ("Choose an example…",) + TEXT_EXAMPLES, key=f"{prefix}_example",
         on_change=_use_example, args=(prefix,),
@@ -83,23 +83,32 @@ def image_input(prefix: str) -> ImageChoice | None:
     """Upload an image or choose a bundled sample scene; a bad file gives a message, not a traceback."""
     samples = sample_images()
     source_key, sample_key = f"{prefix}_source", f"{prefix}_sample"
-    params.restore(source_key, "sample" if samples else "upload", allowed=("sample", "upload"))
+    params.restore(source_key, "sample" if samples else "upload", allowed=("sample", "upload"), shared="image_source")
     st.radio("Image", ("sample", "upload"), key=source_key, horizontal=True,
              format_func={"sample": "Bundled sample scene", "upload": "Upload an image"}.get)
     params.publish(source_key)
     if st.session_state[source_key] == "upload":
         upload = st.file_uploader("Image file (PNG, JPEG, WebP, BMP, GIF)", type=UPLOAD_TYPES, key=f"{prefix}_upload")
-        if upload is None:
+        earlier = params.kept("image_upload")  # (name, bytes) uploaded on this or another page
+        if upload is not None:
+            data, name = upload.getvalue(), upload.name
+            params.keep("image_upload", (name, data))
+        elif earlier is not None:
+            name, data = earlier
+            left, right = st.columns([3, 1])
+            left.caption(f"Showing **{name}**, uploaded earlier (uploads stay in this session, not in the URL).")
+            if right.button("Forget it", key=f"{prefix}_forget"):
+                params.keep("image_upload", None)
+                st.rerun()
+        else:
             st.info("Upload an image, or switch to a bundled sample scene.")
             return None
-        data = upload.getvalue()
-        name = upload.name
     else:
         if not samples:
             st.warning("No bundled sample scenes were found: upload an image instead.")
             return None
         names = [path.name for path in samples]
-        params.restore(sample_key, names[0], allowed=names)
+        params.restore(sample_key, names[0], allowed=names, shared="image_sample")
         st.selectbox("Sample scene", names, key=sample_key)
         params.publish(sample_key)
         name = st.session_state[sample_key]
