@@ -107,10 +107,17 @@ def _row(forward: float, capture: float, rollout: float, gradient: float) -> dic
     }
 
 
-def _measure(forward: Callable, capture: Callable, rollout: Callable, whole_gradient: Callable, repeats: int) -> dict:
-    """The timing row plus peak memory of capture and of the whole gradient rollout."""
+def _measure(forward: Callable, capture: Callable, rollout: Callable, whole_gradient: Callable, repeats: int,
+             full_capture: Callable | None = None) -> dict:
+    """The timing row plus peak memory of capture and of the whole gradient rollout.
+
+    `capture` and `whole_gradient` run as the app runs them (display form: float16 attentions, raw
+    gradients not kept); `full_capture`, when given, is the float32 capture of the API and command line.
+    """
     row = _row(_median_ms(forward, repeats), _median_ms(capture, repeats), _median_ms(rollout, repeats),
                _median_ms(whole_gradient, repeats))
+    if full_capture is not None:
+        row["capture_float32_ms"] = _median_ms(full_capture, repeats)
     row["capture_peak_mb"] = peak_memory_mb(capture)
     row["gradient_rollout_peak_mb"] = peak_memory_mb(whole_gradient)
     return row
@@ -150,11 +157,12 @@ def bench_text(name: str = "minilm", lengths: tuple[int, ...] = TEXT_LENGTHS, re
 
         captured = capture_text(loaded, text)
 
-        def whole_gradient() -> None:
-            explain_capture(capture_text(loaded, text, target="A dog lay on the rug."), "gradient-rollout")
+        def whole_gradient() -> None:  # as the app runs it: display form, raw gradients not kept
+            explain_capture(capture_text(loaded, text, target="A dog lay on the rug.", display=True), "gradient-rollout")
 
-        row = _measure(forward, lambda: capture_text(loaded, text), lambda: attention_rollout(captured.attentions),
-                       whole_gradient, repeats)
+        row = _measure(forward, lambda: capture_text(loaded, text, display=True),
+                       lambda: attention_rollout(captured.attentions), whole_gradient, repeats,
+                       full_capture=lambda: capture_text(loaded, text))
         results[str(length)] = {"tokens": length, **row}
     return results
 
@@ -181,9 +189,11 @@ def bench_image(name: str, repeats: int = 7) -> dict[str, float]:
     captured = capture_image(loaded, picture)
     return {
         "tokens": len(captured.tokens),
-        **_measure(forward, lambda: capture_image(loaded, picture), lambda: attention_rollout(captured.attentions),
-                   lambda: explain_capture(capture_image(loaded, picture, with_gradients=True), "gradient-rollout"),
-                   repeats),
+        **_measure(forward, lambda: capture_image(loaded, picture, display=True),
+                   lambda: attention_rollout(captured.attentions),
+                   lambda: explain_capture(capture_image(loaded, picture, with_gradients=True, display=True),
+                                           "gradient-rollout"),
+                   repeats, full_capture=lambda: capture_image(loaded, picture)),
     }
 
 
@@ -200,9 +210,11 @@ def bench_decoder_model(loaded, plain, token_ids: list[int], repeats: int = 7) -
             plain(input_ids=ids)
 
     captured = capture_decoder(loaded, token_ids)
-    row = _measure(forward, lambda: capture_decoder(loaded, token_ids), lambda: attention_rollout(captured.attentions),
-                   lambda: explain_capture(capture_decoder(loaded, token_ids, with_gradients=True), "gradient-rollout"),
-                   repeats)
+    row = _measure(forward, lambda: capture_decoder(loaded, token_ids, display=True),
+                   lambda: attention_rollout(captured.attentions),
+                   lambda: explain_capture(capture_decoder(loaded, token_ids, with_gradients=True, display=True),
+                                           "gradient-rollout"),
+                   repeats, full_capture=lambda: capture_decoder(loaded, token_ids))
     kept = captured.for_display()
     return {"tokens": len(token_ids), **row, "capture_mb": round(captured.nbytes / 1e6, 1),
             "cached_for_views_mb": round(kept.nbytes / 1e6, 1)}
@@ -223,7 +235,7 @@ def bench_large_decoder(repeats: int = 3, **shape: int) -> dict:
     a small modern LM's attention, built from a config (nothing downloaded)."""
     import transformers
 
-    from models import LoadedModel
+    from models import LoadedModel, prepare_for_explanation
     from models.registry import spec_from_config
 
     size = {**LARGE_DECODER, **shape}
@@ -234,7 +246,7 @@ def bench_large_decoder(repeats: int = 3, **shape: int) -> dict:
     )
     torch.manual_seed(0)
     config._attn_implementation = "eager"
-    model = transformers.LlamaForCausalLM(config).eval()
+    model = prepare_for_explanation(transformers.LlamaForCausalLM(config))
     plain_config = transformers.LlamaConfig(**config.to_dict())
     plain_config._attn_implementation = "sdpa"
     plain = transformers.LlamaForCausalLM(plain_config).eval()

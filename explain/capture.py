@@ -101,14 +101,26 @@ class Capture:
         return replace(self, attentions=self.attentions.half(), gradients=None)
 
 
-def _stack_attentions(attentions: Sequence[torch.Tensor] | None) -> torch.Tensor:
-    """(L tensors of (1, H, T, T)) -> (L, H, T, T); capturing nothing is an error."""
+def _stack_attentions(attentions: Sequence[torch.Tensor] | None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(L tensors of (1, H, T, T)) -> (L, H, T, T) in `dtype`, on the CPU; capturing nothing is an error.
+
+    One copy: each layer is written straight into the stacked tensor, converted on the way.
+    """
     if not attentions or any(a is None for a in attentions):
         raise RuntimeError(
             "The model returned no attention maps: load it with attn_implementation='eager' "
             "(SDPA and flash attention do not expose them)."
         )
-    return torch.stack([a[0] for a in attentions]).float()
+    stacked = torch.empty((len(attentions),) + tuple(attentions[0].shape[1:]), dtype=dtype)
+    for layer, attention in enumerate(attentions):
+        stacked[layer] = attention[0].detach().to("cpu", dtype)  # a vectorised conversion, then one write
+    return stacked
+
+
+def _gradient_outputs(target_value: torch.Tensor, attentions: Sequence[torch.Tensor], keep: bool):
+    """(raw gradients (L, H, T, T) or None when not kept, gradient-weighted attention (L, T, T))."""
+    grads = layer_gradients(target_value, attentions)
+    return (torch.stack(grads).cpu() if keep else None), gradient_weighted(attentions, grads).cpu()
 
 
 def _resolve_class(target: int | str | None, labels: Sequence[str], predicted: int, what: str) -> int:
@@ -153,10 +165,6 @@ def gradient_weighted(attentions: Sequence[torch.Tensor], gradients: Sequence[to
     return torch.stack(weighted)
 
 
-def _gradients(target_value: torch.Tensor, attentions: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(dTarget/dA_l stacked (L, H, T, T), gradient-weighted attention (L, T, T)), in layer order."""
-    grads = layer_gradients(target_value, attentions)
-    return torch.stack(grads), gradient_weighted(attentions, grads)
 
 
 def _pooled_embedding(model: torch.nn.Module, encoding: dict, pooling: str, **kwargs) -> tuple[torch.Tensor, object]:
@@ -206,6 +214,7 @@ def capture_text(
     target: int | str | None = None,
     labels: Sequence[str] | None = None,
     with_gradients: bool = False,
+    display: bool = False,
 ) -> Capture:
     """One forward pass (plus one backward pass when gradients are asked for) over a text.
 
@@ -276,9 +285,9 @@ def capture_text(
                 target_label = score_labels[target_index]
                 scalar = similarities[target_index]
         attentions = outputs.attentions
-        stacked = _stack_attentions(attentions)
+        stacked = _stack_attentions(attentions, torch.float16 if display else torch.float32)
         if need_grad and scalar is not None:
-            gradients, weighted = _gradients(scalar, attentions)
+            gradients, weighted = _gradient_outputs(scalar, attentions, keep=not display)
         if scalar is not None:
             target_value = float(scalar.detach())
 
@@ -291,16 +300,12 @@ def capture_text(
     special = torch.tensor([sequence is None for sequence in sequence_ids], dtype=torch.bool)
     pooling_weights = pooling_weights_for(spec.pooling, encoding["attention_mask"][0].bool().cpu())
     return Capture(
-        attentions=stacked.detach().cpu(), gradients=_cpu(gradients), weighted=_cpu(weighted), tokens=tokens,
+        attentions=stacked, gradients=gradients, weighted=weighted, tokens=tokens,
         special=special, pooling_weights=pooling_weights, word_ids=word_ids, sequence_ids=sequence_ids,
         scores=None if scores is None else scores.detach().float().cpu(), score_labels=score_labels,
         target_index=target_index, target_label=target_label, target_value=target_value, dropped_tokens=dropped,
         kind="text", token_ids=token_ids, unknown_words=unknown_words(loaded.tokenizer, encoding, text, pair),
     )
-
-
-def _cpu(tensor: torch.Tensor | None) -> torch.Tensor | None:
-    return None if tensor is None else tensor.detach().cpu()
 
 
 def unknown_words(tokenizer, encoding, text: str, pair: str | None = None) -> list[str]:  # noqa: ANN001
@@ -332,6 +337,7 @@ def capture_image(
     *,
     target: int | str | None = None,
     with_gradients: bool = False,
+    display: bool = False,
 ) -> Capture:
     """One forward pass (plus one backward pass for a target or `with_gradients`) over an RGB image.
 
@@ -340,6 +346,7 @@ def capture_image(
         image: a PIL image; converted to RGB and resized by the model's own image processor.
         target: class name or index; None with gradients means the top-scoring class.
         with_gradients: run the backward pass for the target.
+        display: keep only what views need (float16 attentions, no raw gradients).
     """
     spec = loaded.spec
     if spec.kind != "image":
@@ -351,9 +358,10 @@ def capture_image(
         model_dtype = next(loaded.model.parameters()).dtype
         outputs = loaded.model(pixel_values=pixel_values.to(loaded.device, model_dtype), output_attentions=True)
         logits = outputs.logits[0].float()
-        stacked = _stack_attentions(outputs.attentions)
+        stacked = _stack_attentions(outputs.attentions, torch.float16 if display else torch.float32)
         target_index = _resolve_class(target, spec.labels, int(logits.argmax()), "Class")
-        gradients, weighted = _gradients(logits[target_index], outputs.attentions) if need_grad else (None, None)
+        gradients, weighted = (_gradient_outputs(logits[target_index], outputs.attentions, keep=not display)
+                               if need_grad else (None, None))
     logits = logits.detach().cpu()
     scores = torch.sigmoid(logits) if spec.multi_label else torch.softmax(logits, dim=-1)
 
@@ -372,7 +380,7 @@ def capture_image(
     seen = (pixel_values[0] * std + mean).clamp(0, 1)  # what the model saw, after resize and crop
     shown = (seen.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     return Capture(
-        attentions=stacked.detach().cpu(), gradients=_cpu(gradients), weighted=_cpu(weighted), tokens=tokens,
+        attentions=stacked, gradients=gradients, weighted=weighted, tokens=tokens,
         special=special, pooling_weights=pooling_weights, grid=(rows, cols), prefix_tokens=spec.prefix_tokens,
         scores=scores.float(), score_labels=spec.labels, target_index=target_index,
         target_label=spec.labels[target_index], target_value=float(logits[target_index]), image=shown, kind="image",

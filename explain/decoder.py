@@ -16,7 +16,7 @@ import torch
 
 from explain.capture import (
     Capture,
-    _cpu,
+    _gradient_outputs,
     _stack_attentions,
     gradient_weighted,
     layer_gradients,
@@ -102,6 +102,7 @@ def capture_decoder(
     target: str | int | None = None,
     position: int | None = None,
     with_gradients: bool = False,
+    display: bool = False,
 ) -> Capture:
     """Prompt, then `generate` greedy tokens; one forward over all of it; optionally one backward.
 
@@ -114,6 +115,7 @@ def capture_decoder(
             follows `position` in the sequence, or the model's top prediction after the last position.
         position: the query position whose next-token logit is explained (default T - 1, the end).
         with_gradients: run the backward pass (always done when `target` is given).
+        display: keep only what views need (float16 attentions, no raw gradients).
 
     Returns:
         A Capture of kind "decoder": attentions (L, H, T, T) (upper triangles are exactly 0), tokens,
@@ -164,11 +166,10 @@ def capture_decoder(
         logits = outputs.logits[0, position].float()  # (V,)
         if target_id is None:
             target_id = ids[position + 1] if position + 1 < length else int(logits.argmax())
-        stacked = _stack_attentions(outputs.attentions)
+        stacked = _stack_attentions(outputs.attentions, torch.float16 if display else torch.float32)
         gradients = weighted = None
         if need_grad:
-            layer_grads = layer_gradients(logits[target_id], outputs.attentions)
-            gradients, weighted = torch.stack(layer_grads), gradient_weighted(outputs.attentions, layer_grads)
+            gradients, weighted = _gradient_outputs(logits[target_id], outputs.attentions, keep=not display)
     probabilities = torch.softmax(logits.detach(), dim=-1).cpu()
     top = probabilities.topk(min(TOP_K, probabilities.numel())).indices.tolist()
     if target_id not in top:
@@ -180,7 +181,7 @@ def capture_decoder(
     pooling = torch.zeros(length)
     pooling[position] = 1.0
     return Capture(
-        attentions=stacked.detach().cpu(), gradients=_cpu(gradients), weighted=_cpu(weighted), tokens=tokens,
+        attentions=stacked, gradients=gradients, weighted=weighted, tokens=tokens,
         special=torch.tensor(special), pooling_weights=pooling, word_ids=word_ids,
         sequence_ids=[None if s else 0 for s in special], scores=probabilities[top],
         score_labels=tuple(tokenizer.decode([i]) for i in top), target_index=top.index(target_id),

@@ -192,7 +192,7 @@ def capture_seq2seq(
         chosen = logits.gather(-1, targets[:, None])[:, 0]  # (N,)
         probabilities = torch.softmax(logits.detach(), dim=-1).gather(-1, targets[:, None])[:, 0].cpu()
         stacks = [outputs.encoder_attentions, outputs.decoder_attentions, outputs.cross_attentions]
-        encoder, decoder, cross = (_stack_attentions(s).detach().cpu() for s in stacks)
+        encoder, decoder, cross = (_stack_attentions(s) for s in stacks)
         relevance_source = relevance_output = None
         if with_gradients:
             flat = [a for s in stacks for a in s]

