@@ -11,6 +11,12 @@ from ui.state import model_names
 st.set_page_config(page_title="Transformer attention explorer", page_icon=":material/visibility:", layout="wide")
 
 OTHER = "other (directory or hub id)…"
+EXAMPLES = {
+    "text": "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+    "image": "facebook/deit-tiny-patch16-224",
+    "decoder": "openai-community/gpt2 or Qwen/Qwen2.5-0.5B",
+    "seq2seq": "google-t5/t5-small or Helsinki-NLP/opus-mt-en-de",
+}
 
 
 def model_picker(kind: str, label: str, default: str) -> None:
@@ -22,8 +28,8 @@ def model_picker(kind: str, label: str, default: str) -> None:
     st.sidebar.selectbox(label, names + [OTHER], key=choice_key,
                          format_func=lambda n: n if n == OTHER else f"{n} ({'bundled' if models.REGISTRY[n].bundled else 'download'})")
     if st.session_state[choice_key] == OTHER:
-        st.sidebar.text_input(f"{kind.capitalize()} model: local directory or Hugging Face hub id", key=other_key,
-                              placeholder="e.g. ./my-checkpoint or distilbert/distilbert-base-uncased-finetuned-sst-2-english")
+        st.sidebar.text_input(f"{label}: local directory or Hugging Face hub id", key=other_key,
+                              placeholder=f"e.g. ./my-checkpoint or {EXAMPLES[kind]}")
         st.session_state[f"{kind}_model"] = st.session_state[other_key].strip() or default
     else:
         st.session_state[f"{kind}_model"] = st.session_state[choice_key]
@@ -36,14 +42,18 @@ pages = [
     st.Page("app_pages/head_comparison.py", title="Head comparison", icon=":material/grid_view:", url_path="heads"),
     st.Page("app_pages/text_rollout.py", title="Text rollout", icon=":material/waves:", url_path="text-rollout"),
     st.Page("app_pages/image.py", title="Image", icon=":material/image:", url_path="image"),
+    st.Page("app_pages/decoder.py", title="Decoder", icon=":material/arrow_forward:", url_path="decoder"),
+    st.Page("app_pages/seq2seq.py", title="Encoder-decoder", icon=":material/swap_horiz:", url_path="encoder-decoder"),
 ]
 navigation = st.navigation(pages)
 
 st.sidebar.markdown("### Models")
-model_picker("text", "Text model", models.DEFAULT_TEXT_MODEL)
+model_picker("text", "Text encoder", models.DEFAULT_TEXT_MODEL)
 model_picker("image", "Image model", models.DEFAULT_IMAGE_MODEL)
+model_picker("decoder", "Decoder (causal LM)", models.DEFAULT_DECODER_MODEL)
+model_picker("seq2seq", "Encoder-decoder", models.DEFAULT_SEQ2SEQ_MODEL)
 st.sidebar.caption(
-    "Attention maps, attention rollout and gradient rollout for text transformers and Vision Transformers. "
-    "Bundled models run offline; others download on first use where a network exists."
+    "Attention maps, attention rollout and gradient rollout for text encoders, Vision Transformers, decoders "
+    "and encoder-decoders. Bundled models run offline; others download on first use where a network exists."
 )
 navigation.run()

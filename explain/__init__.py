@@ -3,7 +3,14 @@
 from explain.capture import Capture, capture_image, capture_text, gradient_weighted, pooling_weights_for, tokenize
 from explain.decoder import MAX_GENERATE, capture_decoder, generated_relevance, resolve_token
 from explain.encoder_decoder import encoder_decoder_relevance, encoder_decoder_rollout, normalize_residual
-from explain.head_stats import STATISTICS, head_statistics, token_positions
+from explain.head_stats import (
+    DECODER_STATISTICS,
+    STATISTICS,
+    head_statistics,
+    previous_token_scores,
+    repeated_token_induction,
+    token_positions,
+)
 from explain.images import MAX_PIXELS, ImageInputError, open_image
 from explain.methods import (
     METHODS,
@@ -56,11 +63,12 @@ def head_statistics_for(capture: Capture) -> dict:
 
 
 __all__ = [
-    "HEAD_FUSIONS", "MAX_GENERATE", "MAX_PIXELS", "METHODS", "STACKS", "STATISTICS", "Capture", "Explanation",
+    "DECODER_STATISTICS", "HEAD_FUSIONS", "MAX_GENERATE", "MAX_PIXELS", "METHODS", "STACKS", "STATISTICS", "Capture", "Explanation",
     "ImageInputError", "Seq2SeqCapture", "attention_rollout", "capture_decoder", "capture_image", "capture_seq2seq",
     "capture_text", "discard_smallest", "encoder_decoder_relevance", "encoder_decoder_rollout", "explain_capture",
     "fuse_heads", "generated_relevance", "gradient_rollout", "gradient_weighted", "head_statistics",
-    "head_statistics_for", "hide_tokens", "image_relevance", "normalize_residual", "resolve_token",
+    "head_statistics_for", "hide_tokens", "image_relevance", "normalize_residual", "previous_token_scores",
+    "repeated_token_induction", "resolve_token",
     "seq2seq_output_relevance", "seq2seq_relevance", "weighted_rollout",
     "input_relevance", "layer_attention", "merge_attention", "merge_relevance", "open_image", "patch_grid",
     "token_positions", "token_view", "tokenize", "view_matrix", "view_relevance", "word_groups",

@@ -11,6 +11,11 @@ STATISTICS = {
     "self": "share of attention to the token itself",
     "previous": "share of attention to the previous token",
 }
+# Decoders only (see previous_token_scores and repeated_token_induction).
+DECODER_STATISTICS = {
+    "previous_token": "previous-token score: attention to t − 1, queries t ≥ 1",
+    "induction": "induction score on this input: attention to what followed the earlier occurrence",
+}
 
 
 def token_positions(tokens: int, prefix_tokens: int = 0, grid: tuple[int, int] | None = None) -> torch.Tensor:
@@ -65,3 +70,41 @@ def head_statistics(
     else:
         previous = torch.zeros_like(self_share)
     return {"entropy": entropy, "distance": distance, "special": special_share, "self": self_share, "previous": previous}
+
+
+def previous_token_scores(attentions: torch.Tensor) -> torch.Tensor:
+    """Mean attention from each position t >= 1 to position t - 1, per head: (L, H).
+
+    Args:
+        attentions: (L, H, T, T), T >= 2.
+    """
+    if attentions.shape[-1] < 2:
+        raise ValueError("A previous-token score needs at least two tokens.")
+    return attentions.float().diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1)
+
+
+def repeated_token_induction(attentions: torch.Tensor, token_ids: list[int]) -> torch.Tensor:
+    """Induction score of every head on an arbitrary input: (L, H), NaN when nothing repeats.
+
+    For each query position t whose token occurred earlier at positions j with j + 1 < t, the attention
+    from t to j + 1 (the token that followed the earlier occurrence), averaged over those j, then over
+    all such queries. An induction head ([A][B] ... [A] -> attend to [B]) scores near 1.
+
+    Args:
+        attentions: (L, H, T, T).
+        token_ids: T token ids.
+    """
+    seen: dict[int, list[int]] = {}
+    rows, cols, weights = [], [], []
+    for t, token in enumerate(token_ids):
+        earlier = [j + 1 for j in seen.get(token, []) if j + 1 < t]
+        for col in earlier:
+            rows.append(t)
+            cols.append(col)
+            weights.append(1.0 / len(earlier))
+        seen.setdefault(token, []).append(t)
+    if not rows:
+        return torch.full(attentions.shape[:2], float("nan"))
+    queries = len(set(rows))
+    picked = attentions.float()[..., rows, cols]  # (L, H, K)
+    return (picked * torch.tensor(weights)).sum(-1) / queries

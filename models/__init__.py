@@ -2,7 +2,10 @@
 
 from models.loading import LoadedModel, list_models, load, load_spec, prepare_for_explanation, resolve
 from models.registry import (
+    DEFAULT_DECODER_MODEL,
     DEFAULT_IMAGE_MODEL,
+    DEFAULT_MODELS,
+    DEFAULT_SEQ2SEQ_MODEL,
     DEFAULT_TEXT_MODEL,
     REGISTRY,
     ModelLoadError,
@@ -11,7 +14,10 @@ from models.registry import (
 )
 
 __all__ = [
+    "DEFAULT_DECODER_MODEL",
     "DEFAULT_IMAGE_MODEL",
+    "DEFAULT_MODELS",
+    "DEFAULT_SEQ2SEQ_MODEL",
     "DEFAULT_TEXT_MODEL",
     "REGISTRY",
     "LoadedModel",

@@ -13,6 +13,7 @@ import torch
 
 from models.registry import (
     REGISTRY,
+    TRAIN_COMMANDS,
     ModelLoadError,
     ModelSpec,
     spec_from_config,
@@ -92,10 +93,8 @@ def resolve(name_or_path: str) -> tuple[str, str, bool, str]:
         entry = REGISTRY[key]
         source = entry.source()
         if entry.bundled and not Path(source).is_dir():
-            raise ModelLoadError(
-                f"The bundled model '{key}' is missing from this installation ({source}): "
-                "reinstall the requirements, or for shapes-vit run `python -m models.train_vit`."
-            )
+            fix = f"run `{TRAIN_COMMANDS[key]}` to train it" if key in TRAIN_COMMANDS else "reinstall the requirements"
+            raise ModelLoadError(f"The bundled model '{key}' is missing from this installation ({source}): {fix}.")
         return entry.name, source, entry.bundled, entry.description
     path = Path(key).expanduser()
     if path.is_dir():

@@ -155,6 +155,13 @@ REGISTRY: dict[str, RegistryEntry] = {
 
 DEFAULT_TEXT_MODEL = "minilm"
 DEFAULT_IMAGE_MODEL = "shapes-vit"
+DEFAULT_DECODER_MODEL = "induction-lm"
+DEFAULT_SEQ2SEQ_MODEL = "iso-dates"
+DEFAULT_MODELS = {"text": DEFAULT_TEXT_MODEL, "image": DEFAULT_IMAGE_MODEL, "decoder": DEFAULT_DECODER_MODEL,
+                  "seq2seq": DEFAULT_SEQ2SEQ_MODEL}
+# How to rebuild each bundled model this project trains itself.
+TRAIN_COMMANDS = {"shapes-vit": "python -m models.train_vit", "induction-lm": "python -m models.train_induction",
+                  "iso-dates": "python -m models.train_dates"}
 
 
 def _pair(value: Any) -> tuple[int, int]:

@@ -32,6 +32,21 @@ PROBE_EXAMPLES = {
     "I grew up in France, so I speak fluent French.": "She speaks French.",
 }
 LABEL_EXAMPLES = "animals, food, language, computers, travel"
+# Decoder prompts: a repeated sequence (an induction head completes the second copy), then the lecture notes'.
+DECODER_EXAMPLES = (
+    "please buy an apple and i love red pizza . please buy an apple and i love",
+    "I grew up in France, so I speak fluent",
+    "The cat sat on the",
+    "The animal didn't cross the street because it was too",
+    "Please buy an apple and an",
+)
+SEQ2SEQ_EXAMPLES = (
+    "Tuesday, the 24th of November 2026",
+    "24 November 2026",
+    "Nov 24, 2026",
+    "11/24/2026",
+    "24.11.2026",
+)
 
 
 @st.cache_resource(show_spinner=False)

@@ -21,21 +21,31 @@ SAMPLES_DIR = BUNDLED_DIR / "samples"
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 
 
-def _use_example(prefix: str) -> None:
+def _use_example(prefix: str, examples: tuple[str, ...]) -> None:
     example = st.session_state[f"{prefix}_example"]
-    if example in TEXT_EXAMPLES:
+    if example in examples:
         st.session_state[f"{prefix}_text"] = example
 
 
-def text_input(prefix: str, with_pair: bool = True) -> tuple[str, str | None]:
-    """An example picker, a text area and an optional second sentence; values live in the URL."""
-    params.restore(f"{prefix}_text", TEXT_EXAMPLES[0], shared="text")
+def text_input(
+    prefix: str,
+    with_pair: bool = True,
+    examples: tuple[str, ...] = TEXT_EXAMPLES,
+    shared: str = "text",
+    label: str = "Sentence",
+) -> tuple[str, str | None]:
+    """An example picker, a text area and an optional second sentence; values live in the URL.
+
+    The text is the `shared` value of every page that shows one ("text" for the encoder pages, "prompt"
+    for decoders, "source" for encoder-decoders): typed on one page, it is there on the others.
+    """
+    params.restore(f"{prefix}_text", examples[0], shared=shared)
     params.restore(f"{prefix}_pair", "", shared="pair")
     st.selectbox(
-        "Example sentences", ("Choose an example…",) + TEXT_EXAMPLES, key=f"{prefix}_example",
-        on_change=_use_example, args=(prefix,),
+        "Examples", ("Choose an example…",) + tuple(examples), key=f"{prefix}_example",
+        on_change=_use_example, args=(prefix, tuple(examples)),
     )
-    st.text_area("Sentence", key=f"{prefix}_text", height=80, help="Up to the model's maximum length; longer text is truncated with a notice.")
+    st.text_area(label, key=f"{prefix}_text", height=80, help="Up to the model's maximum length; longer text is truncated with a notice.")
     pair = None
     if with_pair:
         st.text_input("Second sentence (optional, makes a sentence pair)", key=f"{prefix}_pair")
@@ -146,8 +156,9 @@ def csv_bytes(matrix: np.ndarray, row_labels: list[str], col_labels: list[str]) 
     return pd.DataFrame(matrix, index=row_labels, columns=col_labels).to_csv().encode()
 
 
-def rollout_options(prefix: str, layers: int) -> tuple[str, float, int]:
-    """Head fusion, discard ratio and start layer for attention rollout (start layer also for gradient rollout)."""
+def rollout_options(prefix: str, layers: int, with_start: bool = True) -> tuple[str, float, int]:
+    """Head fusion, discard ratio and start layer for attention rollout (start layer also for gradient rollout;
+    without `with_start` no start-layer widget is drawn and 0 is returned)."""
     from explain import HEAD_FUSIONS
 
     fusion_key, discard_key, start_key = f"{prefix}_fusion", f"{prefix}_discard", f"{prefix}_start"
@@ -158,10 +169,13 @@ def rollout_options(prefix: str, layers: int) -> tuple[str, float, int]:
         st.session_state[discard_key] = 0.0
     st.slider("Discard ratio", 0.0, 0.95, step=0.05, key=discard_key,
               help="Share of the smallest attention entries dropped in every row before rolling out.")
+    params.publish(fusion_key, discard_key)
+    if not with_start:
+        return st.session_state[fusion_key], float(st.session_state[discard_key]), 0
     params.restore(start_key, 0, int)
     params.keep_valid(start_key, list(range(layers)))
     st.selectbox("Start layer", list(range(layers)), key=start_key)
-    params.publish(fusion_key, discard_key, start_key)
+    params.publish(start_key)
     return st.session_state[fusion_key], float(st.session_state[discard_key]), st.session_state[start_key]
 
 
@@ -180,3 +194,12 @@ def text_page_input(prefix: str):  # noqa: ANN201 - (model name, LoadedModel, te
     if loaded is None or not text.strip():
         st.stop()
     return model_name, loaded, text, pair
+
+
+def unknown_notice(capture) -> None:  # noqa: ANN001 - a Capture or Seq2SeqCapture
+    """Say which words of the input the tokenizer could only map to its unknown token (emoji, rare scripts)."""
+    words = getattr(capture, "unknown_words", None)
+    if words:
+        shown = ", ".join(f"“{word}”" for word in words[:12]) + (" …" if len(words) > 12 else "")
+        st.info(f"Not in the model's vocabulary, so read as one unknown token each: {shown}. "
+                "The model sees nothing of what these were.")
