@@ -6,7 +6,7 @@ import streamlit as st
 
 import models
 from ui import params
-from ui.state import model_names
+from ui.state import model_names, warm_up
 
 st.set_page_config(page_title="Transformer attention explorer", page_icon=":material/visibility:", layout="wide")
 
@@ -46,6 +46,7 @@ pages = [
     st.Page("app_pages/seq2seq.py", title="Encoder-decoder", icon=":material/swap_horiz:", url_path="encoder-decoder"),
 ]
 navigation = st.navigation(pages)
+warm_up(models.DEFAULT_TEXT_MODEL)  # the first page most visitors open needs it: load it while the page draws
 
 st.sidebar.markdown("### Models")
 model_picker("text", "Text encoder", models.DEFAULT_TEXT_MODEL)

@@ -9,6 +9,7 @@ Changing a layer, head, colour map or opacity therefore only re-runs the cheap m
 from __future__ import annotations
 
 import hashlib
+import threading
 from typing import Sequence
 
 import streamlit as st
@@ -63,6 +64,25 @@ def models_cache() -> ByteBudgetCache:
 
 def _parameter_bytes(loaded: LoadedModel) -> int:
     return sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up(name: str) -> threading.Thread:
+    """Load `name` in a background thread, once per process, as soon as the first visitor arrives.
+
+    The imports behind a model (torch, transformers' modelling code: about 2 s here, far more on a cold
+    disk) and the load itself then overlap with the browser drawing the first page; a page that asks for
+    the model meanwhile waits for this load instead of starting another (see ByteBudgetCache).
+    """
+    def load() -> None:
+        try:
+            models_cache().get_or_compute(("model", name), lambda: models.load(name), _parameter_bytes)
+        except ModelLoadError:
+            pass  # the page that needs it will show why
+
+    thread = threading.Thread(target=load, name=f"warm-up {name}", daemon=True)
+    thread.start()
+    return thread
 
 
 def get_model(name: str) -> LoadedModel:
