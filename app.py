@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
+import torch
 
 import models
 from ui import params
@@ -53,6 +54,11 @@ model_picker("text", "Text encoder", models.DEFAULT_TEXT_MODEL)
 model_picker("image", "Image model", models.DEFAULT_IMAGE_MODEL)
 model_picker("decoder", "Decoder (causal LM)", models.DEFAULT_DECODER_MODEL)
 model_picker("seq2seq", "Encoder-decoder", models.DEFAULT_SEQ2SEQ_MODEL)
+if torch.cuda.is_available():  # half precision is a GPU option; the CPU keeps float32
+    params.restore("precision", "float32", allowed=("float32", "float16", "bfloat16"))
+    st.sidebar.selectbox("Precision (GPU)", ("float32", "float16", "bfloat16"), key="precision",
+                         help="Half precision halves the memory of weights and attention maps; float32 is exact.")
+    params.publish("precision")
 st.sidebar.caption(
     "Attention maps, attention rollout and gradient rollout for text encoders, Vision Transformers, decoders "
     "and encoder-decoders. Bundled models run offline; others download on first use where a network exists."

@@ -196,3 +196,42 @@ def test_resolve_hub_id_and_directory(tmp_path):
     assert (source, bundled) == (str(tmp_path.resolve()), False)
     with pytest.raises(ModelLoadError, match="Unknown model"):
         models.resolve("../not/a/dir/and-not-a-hub-id")
+
+
+def test_a_model_without_an_eager_attention_path_gets_one_sentence(tmp_path, monkeypatch, tiny_checkpoints):
+    import transformers
+
+    def refuse(*args, **kwargs):
+        raise ValueError("This model does not support `attn_implementation='eager'` yet.")
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", refuse)
+    with pytest.raises(ModelLoadError, match="no eager attention path, so it cannot return attention maps"):
+        models.load(str(tiny_checkpoints("gpt2")), allow_download=False)
+
+
+@pytest.mark.parametrize("name, kind", [("gpt2", "decoder"), ("opt", "decoder"), ("gpt-neox", "decoder"),
+                                        ("bart", "seq2seq"), ("t5", "seq2seq"), ("marian", "seq2seq")])
+def test_generative_kinds_are_read_from_the_config(tiny_checkpoints, name, kind):
+    spec = models.load_spec(str(tiny_checkpoints(name)), allow_download=False)
+    assert spec.kind == kind and spec.layers == 2 and spec.heads == 2
+    assert spec.summary()["kind"] == kind
+    if kind == "seq2seq":
+        assert (spec.decoder_layers, spec.decoder_heads) == (2, 2)
+        assert spec.max_length == (512 if name == "t5" else 64)  # T5: relative positions, trained on 512
+    else:
+        assert spec.max_length == 64
+
+
+def test_loading_options_are_checked_and_models_are_frozen(tiny_checkpoints):
+    with pytest.raises(ModelLoadError, match="Unknown precision"):
+        models.load(str(tiny_checkpoints("gpt2")), dtype="float8", allow_download=False)
+    with pytest.raises(ModelLoadError, match="needs a CUDA device"):
+        models.load(str(tiny_checkpoints("gpt2")), dtype="float16", device="cpu", allow_download=False)
+    loaded = models.load(str(tiny_checkpoints("gpt2")), dtype="bfloat16", allow_download=False)
+    assert next(loaded.model.parameters()).dtype == torch.bfloat16
+    assert not any(p.requires_grad for p in loaded.model.parameters())
+    from models.loading import needs_splitting
+
+    assert needs_splitting(9 * 2**30, torch.device("cuda"), free_bytes=10 * 2**30) is True
+    assert needs_splitting(7 * 2**30, torch.device("cuda"), free_bytes=10 * 2**30) is False
+    assert needs_splitting(10**12, torch.device("cpu")) is False

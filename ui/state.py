@@ -85,13 +85,21 @@ def warm_up(name: str) -> threading.Thread:
     return thread
 
 
+def precision() -> str:
+    """The precision models load in: "float32", or "float16" / "bfloat16" when chosen in the sidebar (CUDA only)."""
+    return st.session_state.get("precision", "float32")
+
+
 def get_model(name: str) -> LoadedModel:
-    """The loaded model, once per process. Raises ModelLoadError (not cached) when it cannot load."""
+    """The loaded model, once per process and precision. Raises ModelLoadError (not cached) when it cannot load."""
+    dtype = precision()
+
     def load() -> LoadedModel:
         with st.spinner(f"Loading {name} (first time only)…"):
-            return models.load(name)
+            return models.load(name, dtype=dtype)
 
-    return models_cache().get_or_compute(("model", name), load, _parameter_bytes)
+    key = ("model", name) if dtype == "float32" else ("model", name, dtype)
+    return models_cache().get_or_compute(key, load, _parameter_bytes)
 
 
 def cached(key: tuple, compute, message: str = "Running the model…"):  # noqa: ANN001, ANN201
@@ -103,7 +111,7 @@ def cached(key: tuple, compute, message: str = "Running the model…"):  # noqa:
         with st.spinner(message):
             return compute()
 
-    return results_cache().get_or_compute(key, run, nbytes_of)
+    return results_cache().get_or_compute(key + (precision(),), run, nbytes_of)
 
 
 def nbytes_of(value) -> int:  # noqa: ANN001
