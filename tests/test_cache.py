@@ -96,3 +96,15 @@ def test_many_long_texts_stay_within_the_budget(minilm):
     assert sizes[-1] == pytest.approx(2 * full + 4 * 6 * tokens * tokens, rel=0.01)
     assert sizes[-1] < 0.3 * (8 * full)  # the float32 attention + gradient stacks it replaced
     assert cache.stats().evictions >= 3
+
+
+def test_evictions_hand_freed_memory_back():
+    calls = []
+    cache = ByteBudgetCache(100, on_evict=lambda: calls.append(1))
+    cache.put("a", 1, 60)
+    assert calls == []
+    cache.put("b", 2, 60)  # evicts "a"
+    assert calls == [1]
+    from ui.cache import release_free_memory
+
+    release_free_memory()  # glibc's malloc_trim here; must never raise

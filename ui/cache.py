@@ -49,10 +49,11 @@ class ByteBudgetCache:
     the same missing key compute it once: the others wait for it.
     """
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, on_evict: Callable[[], None] | None = None) -> None:
         if max_bytes <= 0:
             raise ValueError(f"A cache budget must be positive, not {max_bytes} bytes.")
         self.max_bytes = int(max_bytes)
+        self._on_evict = on_evict
         self._entries: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -89,6 +90,12 @@ class ByteBudgetCache:
 
     def put(self, key: Hashable, value: Any, size: int) -> None:
         """Store `value` as `size` bytes, evicting the least recently used entries to stay within budget."""
+        evicted = self._evictions
+        self._store(key, value, size)
+        if self._on_evict is not None and self._evictions != evicted:
+            self._on_evict()
+
+    def _store(self, key: Hashable, value: Any, size: int) -> None:
         with self._lock:
             self._misses += 1
             if key in self._entries:
@@ -110,3 +117,21 @@ class ByteBudgetCache:
     def stats(self) -> CacheStats:
         with self._lock:
             return CacheStats(len(self._entries), self._bytes, self.max_bytes, self._hits, self._misses, self._evictions)
+
+
+def release_free_memory() -> None:
+    """Return freed heap memory to the operating system (glibc's malloc_trim; nothing elsewhere).
+
+    Evicted captures are large blocks; glibc keeps freed blocks in its per-thread arenas (Streamlit runs
+    every session in its own thread), so without this the server's resident memory stays near its peak.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+    except OSError:
+        pass

@@ -18,7 +18,7 @@ import explain
 import models
 from explain import Capture, Seq2SeqCapture
 from models import LoadedModel, ModelLoadError
-from ui.cache import DEFAULT_MODELS_MB, DEFAULT_RESULTS_MB, ByteBudgetCache, budget_mb
+from ui.cache import DEFAULT_MODELS_MB, DEFAULT_RESULTS_MB, ByteBudgetCache, budget_mb, release_free_memory
 
 TEXT_EXAMPLES = (
     "The cat sat on the mat.",
@@ -53,13 +53,13 @@ SEQ2SEQ_EXAMPLES = (
 @st.cache_resource(show_spinner=False)
 def results_cache() -> ByteBudgetCache:
     """The process's cache of captures and other computed results (EXPLAIN_CACHE_MB, default 1024)."""
-    return ByteBudgetCache(budget_mb("EXPLAIN_CACHE_MB", DEFAULT_RESULTS_MB) * 2**20)
+    return ByteBudgetCache(budget_mb("EXPLAIN_CACHE_MB", DEFAULT_RESULTS_MB) * 2**20, on_evict=release_free_memory)
 
 
 @st.cache_resource(show_spinner=False)
 def models_cache() -> ByteBudgetCache:
     """The process's cache of loaded models, by parameter bytes (EXPLAIN_MODEL_CACHE_MB, default 4096)."""
-    return ByteBudgetCache(budget_mb("EXPLAIN_MODEL_CACHE_MB", DEFAULT_MODELS_MB) * 2**20)
+    return ByteBudgetCache(budget_mb("EXPLAIN_MODEL_CACHE_MB", DEFAULT_MODELS_MB) * 2**20, on_evict=release_free_memory)
 
 
 def _parameter_bytes(loaded: LoadedModel) -> int:
