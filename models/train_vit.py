@@ -1,7 +1,11 @@
 """Train the bundled multi-label ViT on generated scenes (CPU, two threads).
 
 Usage:
-    python -m models.train_vit [--steps N] [--seed S] [--out DIR] [--samples DIR]
+    python -m models.train_vit [--steps N] [--seed S] [--out DIR] [--samples DIR] [--checkpoints DIR]
+
+Long runs write a checkpoint (model, optimiser, step, the scene stream's random state, the curve so far)
+every ``--checkpoint-every`` steps to ``--checkpoints`` and continue from the last one when started again
+with the same arguments: a killed run resumes exactly where it stopped (tested).
 
 The model is a plain Hugging Face ``ViTForImageClassification`` built from a
 ``ViTConfig`` (random init, nothing downloaded; attention starts from the mimetic
@@ -205,10 +209,19 @@ def write_samples(model: ViTForImageClassification, samples_dir: Path, n: int = 
     return records
 
 
+def _save_checkpoint(path: Path, state: dict) -> None:
+    """Write a checkpoint atomically (a killed write never leaves a half file behind)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    torch.save(state, partial)
+    partial.replace(path)
+
+
 def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: int = 64,
           peak_lr: float = 1e-3, hidden_size: int = 128, layers: int = 4, heads: int = 4,
-          eval_every: int = 500, threads: int = 2, token_labels: bool = True,
-          init: str = "mimetic") -> dict:
+          eval_every: int = 1000, threads: int = 2, token_labels: bool = True,
+          init: str = "mimetic", checkpoints: Path | None = None, checkpoint_every: int = 500,
+          stop_after: int | None = None) -> dict:
     """Train from scratch and save the model, processor and (optionally) samples.
 
     Args:
@@ -228,9 +241,14 @@ def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: in
             learns slowly from scratch (macro F1 0.13 after 1,750 steps); with it, 0.14 after 500. The
             saved model is unchanged: a plain ViTForImageClassification.
         init: ``"mimetic"`` (see ``mimetic_init``) or ``"default"`` (transformers' truncated normal).
+        checkpoints: directory for ``vit.pt``, written every ``checkpoint_every`` steps; when it holds a
+            checkpoint of a run with the same settings, training continues from it.
+        checkpoint_every: steps between checkpoints.
+        stop_after: stop (after checkpointing) once this many steps are done, as a killed run would;
+            for tests.
 
     Returns:
-        Summary dict (steps, wall time, final held-out loss and F1).
+        Summary dict (steps, wall time, final held-out loss and F1, the held-out curve).
     """
     check_seed(seed, "train")
     if seed == VALIDATION_SEED:
@@ -254,9 +272,26 @@ def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: in
     print(f"ViT: {layers} layers, {heads} heads, hidden {hidden_size}, {n_params / 1e6:.2f}M params; "
           f"{steps} steps x {batch_size} scenes, seed {seed}", flush=True)
 
-    start = time.time()
-    metrics: dict = {}
-    bar = tqdm(range(steps), desc="train", mininterval=5.0)
+    settings = {"steps": steps, "seed": seed, "batch_size": batch_size, "peak_lr": peak_lr, "hidden_size": hidden_size,
+                "layers": layers, "heads": heads, "token_labels": token_labels, "init": init,
+                "generator_version": GENERATOR_VERSION}
+    checkpoint = None if checkpoints is None else Path(checkpoints) / "vit.pt"
+    first_step, elapsed_before, curve = 0, 0.0, []
+    if checkpoint is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, weights_only=False)
+        if state["settings"] != settings:
+            raise ValueError(f"{checkpoint} holds a run with other settings ({state['settings']}): "
+                             "remove it or give another --checkpoints directory.")
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        rng.bit_generator.state = state["scene_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        first_step, elapsed_before, curve = state["step"], state["elapsed_s"], state["curve"]
+        print(f"resuming from {checkpoint} at step {first_step}", flush=True)
+
+    start = time.time() - elapsed_before
+    metrics: dict = curve[-1] if curve else {}
+    bar = tqdm(range(first_step, steps), desc="train", mininterval=5.0, initial=first_step, total=steps)
     for step in bar:
         model.train()
         scenes = [make_scene(rng, IMAGE_SIZE) for _ in range(batch_size)]
@@ -281,7 +316,17 @@ def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: in
             metrics = {"step": step + 1, "train_loss": round(loss.item(), 4),
                        "val_loss": round(val_loss, 4), "val_macro_f1": round(macro_f1(probs, val_labels)[0], 4),
                        "elapsed_s": round(time.time() - start, 1)}
+            curve.append(metrics)
             tqdm.write(json.dumps(metrics))
+        done = step + 1
+        if checkpoint is not None and (done % checkpoint_every == 0 or done == steps or done == stop_after):
+            _save_checkpoint(checkpoint, {
+                "settings": settings, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                "scene_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "step": done,
+                "elapsed_s": time.time() - start, "curve": curve,
+            })
+        if stop_after is not None and done >= stop_after and done < steps:
+            return {"stopped_at": done}
     wall = time.time() - start
 
     out.mkdir(parents=True, exist_ok=True)
@@ -290,7 +335,7 @@ def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: in
                                   image_mean=list(IMAGE_MEAN), image_std=list(IMAGE_STD))
     processor.save_pretrained(out)
     summary = {"steps": steps, "seed": seed, "batch_size": batch_size, "wall_time_s": round(wall, 1),
-               "params": n_params, "generator_version": GENERATOR_VERSION, **metrics}
+               "params": n_params, "generator_version": GENERATOR_VERSION, **metrics, "curve": curve}
     if samples is not None:
         summary["samples"] = write_samples(model, samples)
     print(json.dumps(summary, indent=2), flush=True)
@@ -300,7 +345,7 @@ def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: in
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and train."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=7000, help="optimiser steps")
+    parser.add_argument("--steps", type=int, default=24000, help="optimiser steps")
     parser.add_argument("--seed", type=int, default=0, help=f"training seed, < {10**6}")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output model directory")
     parser.add_argument("--samples", type=Path, default=DEFAULT_SAMPLES,
@@ -311,17 +356,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--eval-every", type=int, default=1000)
     parser.add_argument("--no-token-labels", action="store_true",
                         help="train the [CLS] classification loss only (slower to learn)")
     parser.add_argument("--init", choices=("mimetic", "default"), default="mimetic",
                         help="attention initialisation (mimetic learns faster from scratch)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads; 1 when other jobs share the cores")
+    parser.add_argument("--checkpoints", type=Path, default=Path("/tmp/shapes-vit-checkpoints"),
+                        help="checkpoint directory (resumes from it); outside the repository")
+    parser.add_argument("--checkpoint-every", type=int, default=500)
+    parser.add_argument("--summary", type=Path, help="also write the summary (curve included) as JSON here")
     args = parser.parse_args(argv)
-    train(args.steps, args.seed, args.out, None if args.no_samples else args.samples,
-          batch_size=args.batch_size, peak_lr=args.lr, hidden_size=args.hidden,
-          layers=args.layers, heads=args.heads, eval_every=args.eval_every,
-          threads=args.threads, token_labels=not args.no_token_labels, init=args.init)
+    summary = train(args.steps, args.seed, args.out, None if args.no_samples else args.samples,
+                    batch_size=args.batch_size, peak_lr=args.lr, hidden_size=args.hidden,
+                    layers=args.layers, heads=args.heads, eval_every=args.eval_every,
+                    threads=args.threads, token_labels=not args.no_token_labels, init=args.init,
+                    checkpoints=args.checkpoints, checkpoint_every=args.checkpoint_every)
+    if args.summary is not None:
+        args.summary.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -89,3 +89,22 @@ def test_lr_schedule_warmup_then_cosine() -> None:
     assert lr_at(9, 100, 1.0, 10) == pytest.approx(1.0)
     assert lr_at(55, 100, 1.0, 10) == pytest.approx(0.5)
     assert lr_at(100, 100, 1.0, 10) == pytest.approx(0.0)
+
+
+def test_a_killed_run_resumes_to_the_same_weights(tmp_path) -> None:
+    """Stopped after 3 of 5 steps and started again, training ends where an uninterrupted run does."""
+    from models.train_vit import train
+
+    tiny = dict(batch_size=4, hidden_size=32, layers=1, heads=2, eval_every=5, threads=1, checkpoint_every=2)
+    whole = train(5, 7, tmp_path / "whole", None, checkpoints=tmp_path / "ckpt-whole", **tiny)
+    stopped = train(5, 7, tmp_path / "resumed", None, checkpoints=tmp_path / "ckpt", stop_after=3, **tiny)
+    assert stopped == {"stopped_at": 3}
+    assert not (tmp_path / "resumed").exists()
+    resumed = train(5, 7, tmp_path / "resumed", None, checkpoints=tmp_path / "ckpt", **tiny)
+    a = ViTForImageClassification.from_pretrained(tmp_path / "whole").state_dict()
+    b = ViTForImageClassification.from_pretrained(tmp_path / "resumed").state_dict()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+    assert resumed["val_macro_f1"] == whole["val_macro_f1"] and len(resumed["curve"]) == len(whole["curve"]) == 1
+    with pytest.raises(ValueError, match="other settings"):
+        train(6, 7, tmp_path / "other", None, checkpoints=tmp_path / "ckpt", **tiny)
