@@ -83,6 +83,24 @@ def previous_token_scores(attentions: torch.Tensor) -> torch.Tensor:
     return attentions.float().diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1)
 
 
+def induction_scores(attentions: torch.Tensor, first_start: int, second_start: int, length: int) -> torch.Tensor:
+    """Induction score of every head for one sequence whose segment of `length` tokens starting at
+    `first_start` appears again at `second_start`: (L, H).
+
+    The mean attention from each token of the second copy (second_start + i) to the token that followed
+    its first occurrence (first_start + i + 1), i = 0 .. length - 1.
+
+    Args:
+        attentions: (L, H, T, T).
+    """
+    if not (0 <= first_start and first_start + length <= second_start and second_start + length <= attentions.shape[-1]):
+        raise ValueError(f"A segment of {length} tokens at {first_start} and again at {second_start} does not fit "
+                         f"{attentions.shape[-1]} tokens without overlapping.")
+    queries = torch.arange(second_start, second_start + length)
+    keys = torch.arange(first_start + 1, first_start + length + 1)
+    return attentions.float()[..., queries, keys].mean(-1)
+
+
 def repeated_token_induction(attentions: torch.Tensor, token_ids: list[int]) -> torch.Tensor:
     """Induction score of every head on an arbitrary input: (L, H), NaN when nothing repeats.
 
