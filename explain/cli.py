@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("path")
     image.add_argument("--model", default="shapes-vit")
     image.add_argument("--target", help="class name or index (default: the predicted class)")
-    image.add_argument("--overlay", help="also write the relevance over the image as a PNG")
+    image.add_argument("--overlay", help="also write the relevance over the image as a PNG (at least 512 px)")
+    image.add_argument("--overlay-style", choices=("smooth", "patches"), default="smooth",
+                       help="relevance upsampled smoothly (bilinear) or as crisp patches (default smooth)")
     _add_method_options(image)
 
     bench = commands.add_parser("bench", help="time capture, rollout and gradient rollout")
@@ -234,14 +236,27 @@ def run_image(args: argparse.Namespace) -> None:
     if loaded.spec.kind != "image":
         raise _wrong_kind(args.model, loaded.spec.kind)
     gradient = args.method == "gradient-rollout"
-    capture = capture_image(loaded, picture, target=args.target if gradient else None, with_gradients=gradient)
+    capture = capture_image(loaded, picture, with_gradients=gradient, **({"target": args.target} if gradient else {}))
+    from explain.capture import _resolve_class
+
+    # --target names the explained class for gradient rollout; for the other methods, which do not depend
+    # on a class, it names the class whose score is reported and saved.
+    target = _resolve_class(args.target, capture.score_labels, int(capture.scores.argmax()), "Class")
+    label, score = capture.score_labels[target], float(capture.scores[target])
     explanation = _explanation(capture, args)
-    _save(args, capture, explanation, {"grid": np.array(capture.grid, dtype=np.int64)})
+    _save(args, capture, explanation, {"grid": np.array(capture.grid, dtype=np.int64), "target": np.array(label),
+                                       "target_score": np.array(score, dtype=np.float32)})
     if args.overlay:
+        from explain.images import overlay_base
         from viz.overlay import overlay, to_png_bytes
 
-        Path(args.overlay).write_bytes(to_png_bytes(overlay(capture.image, explanation.grid.numpy())))
-    print(f"wrote {args.out}: {capture.grid[0]}x{capture.grid[1]} patches, top class {capture.score_labels[int(capture.scores.argmax())]}")
+        base = overlay_base(picture, capture.image, loaded.processor)
+        drawn = overlay(base, explanation.grid.numpy(), smooth=args.overlay_style == "smooth")
+        Path(args.overlay).write_bytes(to_png_bytes(drawn))
+    top = capture.score_labels[int(capture.scores.argmax())]
+    note = "" if gradient or args.target is None else " (attention and rollout do not depend on the class; --target picks the score shown)"
+    print(f"wrote {args.out}: {capture.grid[0]}x{capture.grid[1]} patches; target class {label!r}, score {score:.3f}; "
+          f"top class {top!r}{note}")
 
 
 def run_models(_: argparse.Namespace) -> None:

@@ -71,3 +71,30 @@ def open_image(source: str | Path | bytes, name: str | None = None) -> Image.Ima
         raise ImageInputError(f"{label} is not a readable image (corrupt or another kind of file): choose a {FORMATS} file.") from error
     image = ImageOps.exif_transpose(image) or image
     return _to_rgb(image)
+
+
+OVERLAY_MIN_SIDE = 512
+
+
+def overlay_base(original: Image.Image, seen: np.ndarray, processor: object, min_side: int = OVERLAY_MIN_SIDE) -> np.ndarray:
+    """The picture to draw a relevance overlay on, at least `min_side` pixels on its short side.
+
+    The original image when the model saw all of it (its processor resizes without cropping), else what
+    the model saw (`seen`, after resize and crop); either is scaled up (bicubic) when smaller than
+    `min_side`, so a 64 x 64 model input becomes a 512 x 512 picture.
+
+    Args:
+        original: the RGB image as opened.
+        seen: (H, W, 3) uint8, the model's input (Capture.image).
+        processor: the model's image processor (its `do_center_crop` decides).
+
+    Returns:
+        (H', W', 3) uint8.
+    """
+    cropped = bool(getattr(processor, "do_center_crop", False))
+    picture = Image.fromarray(seen) if cropped else original.convert("RGB")
+    short = min(picture.size)
+    if short < min_side:
+        scale = min_side / short
+        picture = picture.resize((round(picture.width * scale), round(picture.height * scale)), Image.Resampling.BICUBIC)
+    return np.asarray(picture, dtype=np.uint8)

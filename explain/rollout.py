@@ -8,6 +8,7 @@ dimensions before (L, H, T, T) and keeps the input's device and dtype.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import torch
 
@@ -42,8 +43,14 @@ def _check_layers(attentions: torch.Tensor, start_layer: int) -> int:
     return layers
 
 
+def discard_count(discard_ratio: float, tokens: int) -> int:
+    """floor(r * T) computed exactly on the ratio as written: in floating point 0.7 * 90 is 62.99999999999999,
+    whose floor is 62, not 63. The ratio is read as the decimal its shortest repr shows (0.7 -> 7/10)."""
+    return math.floor(Fraction(repr(float(discard_ratio))) * tokens)
+
+
 def discard_smallest(fused: torch.Tensor, discard_ratio: float) -> torch.Tensor:
-    """Set the floor(r * T) smallest entries of each row to zero.
+    """Set the floor(r * T) smallest entries of each row to zero (see `discard_count`).
 
     Args:
         fused: (..., T, T) head-fused attention.
@@ -52,7 +59,7 @@ def discard_smallest(fused: torch.Tensor, discard_ratio: float) -> torch.Tensor:
     if not 0.0 <= discard_ratio < 1.0:
         raise ValueError(f"Discard ratio {discard_ratio} is out of range: choose a value in [0, 1).")
     tokens = fused.shape[-1]
-    count = math.floor(discard_ratio * tokens)
+    count = discard_count(discard_ratio, tokens)
     if count == 0:
         return fused
     smallest = fused.topk(count, dim=-1, largest=False).indices  # (..., T, count)

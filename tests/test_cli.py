@@ -95,15 +95,45 @@ def test_image_round_trip_with_overlay(tiny_checkpoints, capsys, tmp_path):
     Image.new("RGB", (50, 40), (10, 200, 30)).save(picture)
     out, overlay = tmp_path / "i.npz", tmp_path / "o.png"
     model = str(tiny_checkpoints("vit"))
-    code, _, err = run(capsys, "image", str(picture), "--model", model, "--out", str(out), "--overlay", str(overlay))
+    code, stdout, err = run(capsys, "image", str(picture), "--model", model, "--out", str(out), "--overlay", str(overlay))
     assert code == 0, err
     saved = np.load(out)
     assert saved["grid"].tolist() == [4, 4]
     assert saved["attentions"].shape == (2, 2, 17, 17) and saved["matrix"].shape == (17, 17)
     assert saved["relevance"].shape == (4, 4)
     np.testing.assert_allclose(saved["relevance"].flatten(), saved["matrix"][0, 1:], rtol=0, atol=1e-6)
-    with Image.open(overlay) as written:
-        assert written.format == "PNG" and written.size == (32, 32)
+    top = int(saved["scores"].argmax())
+    assert str(saved["target"]) == str(saved["score_labels"][top])
+    assert f"target class '{saved['target']}', score {float(saved['scores'][top]):.3f}" in stdout
+    with Image.open(overlay) as written:  # the 50 x 40 original, scaled to 512 px on its short side
+        assert written.format == "PNG" and written.size == (640, 512)
+
+
+def test_image_target_is_used_by_every_method_and_overlays_come_in_two_styles(tiny_checkpoints, capsys, tmp_path):
+    picture = tmp_path / "in.png"
+    Image.new("RGB", (700, 600), (10, 200, 30)).save(picture)
+    model = str(tiny_checkpoints("vit"))
+    smooth, patches = tmp_path / "smooth.png", tmp_path / "patches.png"
+    code, stdout, err = run(capsys, "image", str(picture), "--model", model, "--target", "square", "--out",
+                            str(tmp_path / "r.npz"), "--overlay", str(smooth))
+    assert code == 0, err
+    assert "target class 'square'" in stdout and "--target picks the score shown" in stdout
+    saved = np.load(tmp_path / "r.npz")
+    assert str(saved["target"]) == "square"
+    assert float(saved["target_score"]) == pytest.approx(float(saved["scores"][list(saved["score_labels"]).index("square")]))
+    code, _, err = run(capsys, "image", str(picture), "--model", model, "--out", str(tmp_path / "p.npz"),
+                       "--overlay", str(patches), "--overlay-style", "patches")
+    assert code == 0, err
+    with Image.open(smooth) as a, Image.open(patches) as b:
+        assert a.size == b.size == (700, 600)  # large originals keep their size
+        crisp, blended = np.asarray(b).astype(int), np.asarray(a).astype(int)
+        # inside patch (0, 0) (175 x 150 px here): one colour with crisp patches, a gradient when smooth
+        assert np.abs(np.diff(crisp[10:140, 10:160], axis=1)).max() == 0
+        assert np.abs(np.diff(blended[10:140, 10:160], axis=1)).max() > 0
+        assert crisp.std() > 0  # and the patches differ from each other
+    code, _, err = run(capsys, "image", str(picture), "--model", model, "--target", "hexagon", "--out",
+                       str(tmp_path / "x.npz"))
+    assert code == 2 and "hexagon" in err
 
 
 def error_line(err: str) -> str:

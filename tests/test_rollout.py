@@ -381,3 +381,21 @@ def test_explain_capture_errors():
         explain_capture(capture, "attention", layer=0, head=5)
     with pytest.raises(ValueError, match="choose 0 to 1"):
         layer_attention(capture.attentions, layer=-1)
+
+
+@pytest.mark.parametrize("ratio, tokens, expected", [
+    (0.7, 90, 63),    # 0.7 * 90 = 62.99999999999999 in floating point
+    (0.3, 10, 3),     # 0.3 * 10 = 3.0000000000000004: still 3
+    (0.1, 30, 3),     # 0.1 * 30 = 3.0000000000000004
+    (0.35, 20, 7),    # 6.999999999999999 in floating point
+    (0.9, 10, 9),     # exact boundary
+    (0.55, 100, 55),  # 55.00000000000001
+    (0.0, 512, 0),
+    (0.95, 1, 0),
+])
+def test_discard_count_is_exact_at_the_boundaries(ratio, tokens, expected):
+    from explain.rollout import discard_count
+
+    assert discard_count(ratio, tokens) == expected
+    fused = torch.arange(tokens * tokens, dtype=torch.float64).reshape(tokens, tokens) + 1
+    assert int((discard_smallest(fused, ratio) == 0).sum(-1)[0]) == expected
