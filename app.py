@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 import torch
 
@@ -9,7 +11,9 @@ import models
 from ui import params
 from ui.state import model_names, warm_up
 
-st.set_page_config(page_title="Transformer attention explorer", page_icon=":material/visibility:", layout="wide")
+# A local icon: ":material/..." page icons are fetched from a font CDN, which fails (and logs errors) offline.
+ICON = Path(__file__).resolve().parent / "ui" / "icon.png"
+st.set_page_config(page_title="Transformer attention explorer", page_icon=str(ICON), layout="wide")
 
 OTHER = "other (directory or hub id)…"
 EXAMPLES = {
@@ -38,7 +42,7 @@ def model_picker(kind: str, label: str, default: str) -> None:
 
 
 pages = [
-    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True, url_path="home"),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),  # served at "/"
     st.Page("app_pages/text_attention.py", title="Text attention", icon=":material/text_fields:", url_path="text-attention"),
     st.Page("app_pages/head_comparison.py", title="Head comparison", icon=":material/grid_view:", url_path="heads"),
     st.Page("app_pages/text_rollout.py", title="Text rollout", icon=":material/waves:", url_path="text-rollout"),

@@ -55,8 +55,9 @@ else:
         capture, cross = views.stack_capture(full, stack)
 if capture is None:
     st.stop()
-if kind != "image" and kind != "seq2seq":
+if kind in ("text", "decoder"):
     truncation_notice(capture, loaded)
+    widgets.unknown_notice(capture)
 cmap = widgets.colormap("hc")
 keys = views.readable(capture.tokens)
 queries = views.readable(full.output_tokens) if cross is not None else keys

@@ -18,6 +18,7 @@ capture = capture_or_message(text_capture, model_name, text, pair)
 if capture is None:
     st.stop()
 truncation_notice(capture, loaded)
+widgets.unknown_notice(capture)
 
 with st.sidebar:
     st.markdown("### View")

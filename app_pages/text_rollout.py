@@ -58,6 +58,7 @@ capture = capture_or_message(text_capture, model_name, text, pair, target, label
 if capture is None:
     st.stop()
 truncation_notice(capture, loaded)
+widgets.unknown_notice(capture)
 
 if capture.scores is not None and len(capture.score_labels) > 1:
     similarity = not loaded.spec.classifier  # zero-shot scores are cosine similarities in [-1, 1]
