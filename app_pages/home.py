@@ -35,7 +35,10 @@ st.page_link("app_pages/text_attention.py", label="Text attention: one layer and
 st.page_link("app_pages/head_comparison.py", label="Head comparison: every layer and head at once, with statistics", icon=":material/grid_view:")
 st.page_link("app_pages/text_rollout.py", label="Text rollout: raw attention, rollout and gradient rollout over a sentence", icon=":material/waves:")
 st.page_link("app_pages/image.py", label="Image: where a Vision Transformer looks, patch by patch", icon=":material/image:")
+st.page_link("app_pages/decoder.py", label="Decoder: masked self-attention, and what each generated token drew on", icon=":material/arrow_forward:")
+st.page_link("app_pages/seq2seq.py", label="Encoder-decoder: cross-attention from each output token back to the source", icon=":material/swap_horiz:")
 
 st.subheader("Bundled models (offline)")
 st.dataframe(bundled_model_rows(), hide_index=True, width="stretch")
-st.caption("Choose any other checkpoint in the sidebar: a local directory or a Hugging Face hub id (BERT, DistilBERT, RoBERTa, ELECTRA; ViT, DeiT, BEiT).")
+st.caption("Choose any other checkpoint in the sidebar: a local directory or a Hugging Face hub id (BERT, DistilBERT, "
+           "RoBERTa, ELECTRA; ViT, DeiT, BEiT; GPT-2, Llama, Qwen2, Mistral, Phi, OPT, GPT-NeoX; BART, T5, Marian, mBART).")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 import explain
-from ui import params, widgets
+from ui import params, views, widgets
 from ui.state import capture_or_message, image_capture, load_model
 from viz.bars import scores_bar
 from viz.image_figures import image_overlay_figure
@@ -21,6 +21,10 @@ if loaded is None or choice is None:
 if loaded.spec.kind != "image":
     st.error(f"'{model_name}' is not an image model: pick one in the sidebar.")
     st.stop()
+if loaded.spec.name == "shapes-vit" and not choice.sample and choice.image.size != loaded.spec.image_size[::-1]:
+    st.warning("The bundled shapes-vit knows only synthetic 64x64 scenes of eight shapes and digits, so its "
+               "predictions for a photo or a screenshot mean little. For photos pick an ImageNet model in the "
+               "sidebar (vit-base, deit-tiny, ...) or any Hugging Face image classifier under 'other'.")
 
 labels = list(loaded.spec.labels)
 classes = ["predicted class"] + labels
@@ -47,13 +51,26 @@ with st.sidebar:
 left, right = st.columns([2, 3])
 with left:
     st.image(capture.image, caption=f"{choice.name}, as the model sees it ({capture.image.shape[1]}x{capture.image.shape[0]})", width="stretch")
-    truth = widgets.sample_labels().get(choice.name)
+    truth = widgets.sample_labels().get(choice.name) if choice.sample else None
     if truth:
         st.caption("Ground truth: " + ", ".join(truth))
+threshold = 0.5 if loaded.spec.multi_label else None
 with right:
-    st.plotly_chart(scores_bar(list(capture.score_labels), capture.scores.numpy(), top_k=5,
+    st.plotly_chart(scores_bar(list(capture.score_labels), capture.scores.numpy(), top_k=5, threshold=threshold,
                                title="Top predictions" + (" (independent sigmoid scores)" if loaded.spec.multi_label else "")),
                     config=PLOTLY_CONFIG, key="im_scores")
+    if threshold is not None:
+        verdict = views.prediction_verdict(list(capture.score_labels), capture.scores.numpy(), truth, threshold)
+        named = lambda pairs: ", ".join(f"{label} ({score:.2f})" for label, score in pairs) or "none"  # noqa: E731
+        lines = [f"Decision threshold **{threshold}** (one sigmoid per class). Predicted: {named(verdict['predicted'])}."]
+        if truth is not None:
+            if verdict["false_alarms"]:
+                lines.append(f":orange[**Predicted but not in the scene:** {named(verdict['false_alarms'])}]")
+            if verdict["missed"]:
+                lines.append(f":red[**Missed:** {named(verdict['missed'])}]")
+            if not verdict["false_alarms"] and not verdict["missed"]:
+                lines.append(":green[Every class is right.]")
+        st.markdown("  \n".join(lines))
 st.markdown(f"Gradient rollout explains **{capture.target_label}**.")
 
 rows, cols = capture.grid
@@ -62,9 +79,10 @@ options = dict(head_fusion=fusion, discard_ratio=discard, start_layer=start)
 tab_attention, tab_rollout, tab_gradient, tab_all = st.tabs(["Attention", "Rollout", "Gradient rollout", "All methods"])
 
 
-def show(grid, title: str, key: str, highlight=None) -> None:  # noqa: ANN001
+def show(grid, title: str, key: str, highlight=None, value_label: str = "relevance") -> None:  # noqa: ANN001
     st.plotly_chart(image_overlay_figure(capture.image, grid, title=title, colormap=cmap, opacity=opacity,
-                                         smooth=smooth, highlight_patch=highlight), config=PLOTLY_CONFIG, key=key)
+                                         smooth=smooth, highlight_patch=highlight, value_label=value_label),
+                    config=PLOTLY_CONFIG, key=key)
     st.download_button("Overlay (PNG)", to_png_bytes(overlay(capture.image, grid, cmap, opacity, smooth)),
                        file_name=f"{key}.png", mime="image/png", key=f"{key}_png")
     st.download_button("Relevance grid (NPZ)", widgets.npz_bytes(relevance=grid, image=capture.image),
@@ -81,7 +99,8 @@ with tab_attention:
     matrix = explain.layer_attention(capture.attentions, layer, head)
     grid = explain.patch_grid(matrix[query_index], capture.prefix_tokens, capture.grid).numpy()
     highlight = None if query == "[CLS]" else tuple(int(v) for v in query.split(","))
-    show(grid, f"Layer {layer}, {'mean of heads' if head is None else f'head {head}'}, from {query}", "attention", highlight)
+    show(grid, f"Layer {layer}, {'mean of heads' if head is None else f'head {head}'}, from {query}", "attention",
+         highlight, value_label="attention")
 
 with tab_rollout:
     show(explain.explain_capture(capture, "rollout", **options).grid.numpy(), "Attention rollout", "rollout")
@@ -99,5 +118,6 @@ with tab_all:
     }
     for (title, grid), column in zip(grids.items(), columns):
         with column:
-            st.plotly_chart(image_overlay_figure(capture.image, grid, title=title, colormap=cmap, opacity=opacity, smooth=smooth),
+            st.plotly_chart(image_overlay_figure(capture.image, grid, title=title, colormap=cmap, opacity=opacity, smooth=smooth,
+                                                 value_label="attention" if title.startswith("Raw") else "relevance"),
                             config=PLOTLY_CONFIG, key=f"all_{title}")

@@ -7,7 +7,7 @@ from ui import params, views, widgets
 from ui.state import capture_or_message, text_capture, truncation_notice
 from viz.heatmaps import attention_heatmap
 from viz.plotting import PLOTLY_CONFIG
-from viz.tokens import legend_html, tokens_html
+from viz.tokens import legend_html, token_weight_range, tokens_html
 
 st.title("Text attention")
 st.caption("Row *i* of a map is how much token *i* (the query) takes from every token (the keys) in one layer and head. Rows sum to 1.")
@@ -48,8 +48,12 @@ params.keep_valid("ta_token", indices)
 token = st.select_slider("Query token", indices, key="ta_token", format_func=lambda i: f"{i}: {labels[i]}")
 params.publish("ta_token")
 row = shown[token]
-st.html(tokens_html(labels, row, colormap="reds", selected=token, normalize=False))
-st.html(legend_html("reds", 0.0, 1.0))
+params.restore("ta_scale", False, params.parse_bool)
+scaled = st.toggle("Scale colours to this row", key="ta_scale",
+                   help="Off: 0 to 1, comparable across tokens and layers. On: this row's own range, to see small differences.")
+params.publish("ta_scale")
+st.html(tokens_html(labels, row, colormap="reds", selected=token, normalize=scaled))
+st.html(legend_html("reds", *(token_weight_range(labels, row) if scaled else (0.0, 1.0))))
 
 st.subheader("Download")
 left, right = st.columns(2)

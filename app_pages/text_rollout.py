@@ -65,7 +65,8 @@ if capture.scores is not None and len(capture.score_labels) > 1:
     st.plotly_chart(scores_bar(list(capture.score_labels), capture.scores.numpy(), top_k=10,
                                title="Label scores (cosine similarity)" if similarity else "Class probabilities",
                                value_label="cosine similarity" if similarity else "probability",
-                               zmin=-1.0 if similarity else 0.0), config=PLOTLY_CONFIG, key="tr_scores")
+                               zmin=-1.0 if similarity else 0.0, fit_axis=similarity),
+                    config=PLOTLY_CONFIG, key="tr_scores")
 if capture.target_label is not None:
     st.markdown(f"Gradient target: **{capture.target_label}** (value {capture.target_value:.3f}).")
 

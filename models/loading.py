@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,11 @@ from models.registry import (
 )
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# One load at a time per process: transformers imports its modelling modules lazily, and two threads
+# importing the same modules at once can see a half-initialised module ("cannot import name ...") when
+# Python's import-lock deadlock detection kicks in. Loads are rare (models are cached), so serialising
+# them costs nothing in use.
+LOADING = threading.RLock()
 
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -152,6 +158,11 @@ def _from_pretrained(loader: Any, source: str, name: str, local_only: bool, **kw
 
 def load_spec(name_or_path: str, *, allow_download: bool = True) -> ModelSpec:
     """Resolve a model and read its spec from its config, without loading weights."""
+    with LOADING:
+        return _load_spec(name_or_path, allow_download)
+
+
+def _load_spec(name_or_path: str, allow_download: bool) -> ModelSpec:
     from transformers import AutoConfig
 
     _quiet_transformers()
@@ -189,6 +200,11 @@ def load(
     Raises:
         ModelLoadError: with one sentence naming the problem and the fix.
     """
+    with LOADING:
+        return _load(name_or_path, allow_download, dtype, device)
+
+
+def _load(name_or_path: str, allow_download: bool, dtype: str, device: str | None) -> LoadedModel:
     import transformers
 
     if dtype not in DTYPES:

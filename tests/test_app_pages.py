@@ -69,7 +69,7 @@ def png_bytes(size: int = 48) -> bytes:
 def test_home_renders_with_models_table_and_page_links() -> None:
     at = start()
     assert at.title[0].value == "Transformer attention explorer"
-    assert len(at.get("page_link")) == 4
+    assert len(at.get("page_link")) == 6
     table = at.dataframe[0].value
     assert "minilm" in set(table["model"])
     assert at.selectbox(key="text_model_choice").value == "minilm"
@@ -130,7 +130,11 @@ def test_text_rollout_labels_probe_and_token_options() -> None:
     assert_clean(at)
     chart = figure(at, "tr_scores")
     assert sorted(chart["layout"]["yaxis"]["ticktext"]) == ["cooking", "sports", "weather"]
-    assert chart["layout"]["xaxis"]["range"] == [-1.0, 1.0]  # cosine similarities are signed
+    # the axis fits the similarities shown (0 kept in view), instead of -1..1 where the bars were slivers
+    low, high = chart["layout"]["xaxis"]["range"]
+    shown = [s for s in chart["data"][0]["x"]] if isinstance(chart["data"][0]["x"], list) else None
+    assert low <= 0.0 < high < 1.0 and high - low < 1.0
+    assert chart["data"][0]["textposition"] == "outside" and chart["data"][0]["textfont"]["size"] >= 12
     assert "Gradient target" in " ".join(m.value for m in at.markdown)
 
     at.text_input(key="tr_labels").input(" , ").run()

@@ -340,7 +340,9 @@ def test_scores_bar_sorted_descending():
     fig = scores_bar(["cat", "dog", "car", "cat"], [0.1, 0.6, 0.05, 0.25], title="Zero-shot")
     np.testing.assert_array_equal(np.asarray(fig.data[0].x), [0.6, 0.25, 0.1, 0.05])
     assert list(fig.layout.yaxis.ticktext) == ["dog", "cat", "cat", "car"]
-    assert fig.layout.xaxis.range == (0, 1)
+    assert fig.layout.xaxis.range == pytest.approx((0, 1.12))  # room beside the longest bar for its number
+    assert fig.data[0].textposition == "outside" and fig.data[0].textfont.size >= 12  # not shrunk into the bar
+    assert fig.layout.xaxis.exponentformat == "power"  # 2×10⁻⁵, never "20µ"
     top = scores_bar(["a", "b", "c"], [0.2, 0.5, 0.3], top_k=2)
     assert list(top.layout.yaxis.ticktext) == ["b", "c"]
     with pytest.raises(ValueError, match="softmax"):
@@ -348,8 +350,13 @@ def test_scores_bar_sorted_descending():
     with pytest.raises(ValueError, match="zmin=-1.0"):
         scores_bar(["a", "b"], [0.4, -0.1])  # cosine similarities need the wider axis
     similarities = scores_bar(["a", "b"], [0.4, -0.1], zmin=-1.0)
-    assert similarities.layout.xaxis.range == (-1.0, 1.0)
+    assert similarities.layout.xaxis.range == pytest.approx((-1.0, 1.24))
     np.testing.assert_array_equal(np.asarray(similarities.data[0].x), [0.4, -0.1])
+    fitted = scores_bar(["a", "b", "c"], [0.31, 0.22, 0.18], zmin=-1.0, fit_axis=True)
+    low, high = fitted.layout.xaxis.range
+    assert low == 0.0 and 0.31 < high < 0.4  # the bars fill the axis instead of a -1..1 sliver
+    marked = scores_bar(["a", "b"], [0.7, 0.3], threshold=0.5)
+    assert marked.layout.shapes[0].x0 == 0.5 and marked.layout.shapes[0].line.dash == "dash"
 
 
 def test_plotly_config_downloads_png():

@@ -100,3 +100,18 @@ def stack_capture(capture: Seq2SeqCapture, stack: str) -> tuple[Capture, torch.T
     view = Capture(attentions=attentions, tokens=list(tokens), special=special,
                    pooling_weights=torch.zeros(attentions.shape[-1]), kind="seq2seq")
     return view, cross
+
+
+def prediction_verdict(labels: list[str], scores: np.ndarray, truth: list[str] | None, threshold: float) -> dict:
+    """Which classes are predicted (score >= threshold), and against a known ground truth which are right,
+    which are predicted but absent (false alarms) and which are missed. Each entry is (label, score)."""
+    predicted = [(label, float(score)) for label, score in zip(labels, scores) if score >= threshold]
+    if truth is None:
+        return {"predicted": predicted}
+    score_of = dict(zip(labels, (float(s) for s in scores)))
+    return {
+        "predicted": predicted,
+        "right": [(label, score) for label, score in predicted if label in truth],
+        "false_alarms": [(label, score) for label, score in predicted if label not in truth],
+        "missed": [(label, score_of[label]) for label in truth if score_of.get(label, 0.0) < threshold],
+    }

@@ -19,6 +19,24 @@ from viz.colormaps import COLORMAPS
 
 SAMPLES_DIR = BUNDLED_DIR / "samples"
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
+MAX_UPLOAD_MB = 50  # the server accepts up to 200 MB (.streamlit/config.toml) so that the app, not a hover
+                    # chip in the browser, says why a larger file is refused
+
+
+def upload_refusal(name: str, size: int) -> str | None:
+    """Why an uploaded file is refused (one sentence), or None when it may be opened.
+
+    The uploader accepts every file type: a refusal made in the browser only shows in a chip on hover and
+    leaves the previous image and its message on the page.
+    """
+    extension = Path(name).suffix.lower().lstrip(".")
+    if extension == "svg":
+        return f"{name} is an SVG drawing, which is not made of pixels: export it as PNG and upload that."
+    if extension not in UPLOAD_TYPES:
+        return f"{name} is not an image this app reads: upload a PNG, JPEG, WebP, BMP, GIF or TIFF file."
+    if size > MAX_UPLOAD_MB * 2**20:
+        return f"{name} is {size / 2**20:.0f} MB, over the {MAX_UPLOAD_MB} MB limit: resize or compress it and try again."
+    return None
 
 
 def _use_example(prefix: str, examples: tuple[str, ...]) -> None:
@@ -83,6 +101,7 @@ class ImageChoice:
     image: Image.Image
     digest: str
     name: str
+    sample: bool = False  # a bundled sample scene (its ground truth is known)
 
 
 def sample_images() -> list[Path]:
@@ -98,9 +117,14 @@ def image_input(prefix: str) -> ImageChoice | None:
              format_func={"sample": "Bundled sample scene", "upload": "Upload an image"}.get)
     params.publish(source_key)
     if st.session_state[source_key] == "upload":
-        upload = st.file_uploader("Image file (PNG, JPEG, WebP, BMP, GIF)", type=UPLOAD_TYPES, key=f"{prefix}_upload")
+        upload = st.file_uploader("Image file (PNG, JPEG, WebP, BMP, GIF, TIFF)", key=f"{prefix}_upload")
         earlier = params.kept("image_upload")  # (name, bytes) uploaded on this or another page
         if upload is not None:
+            refusal = upload_refusal(upload.name, upload.size)
+            if refusal:
+                params.keep("image_upload", None)
+                st.error(refusal)
+                return None
             data, name = upload.getvalue(), upload.name
             params.keep("image_upload", (name, data))
         elif earlier is not None:
@@ -128,7 +152,7 @@ def image_input(prefix: str) -> ImageChoice | None:
     except ImageInputError as error:
         st.error(str(error))
         return None
-    return ImageChoice(image=image, digest=digest(data), name=name)
+    return ImageChoice(image=image, digest=digest(data), name=name, sample=st.session_state[source_key] == "sample")
 
 
 def sample_labels() -> dict[str, list[str]]:

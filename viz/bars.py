@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from viz.colormaps import plotly_colorscale
-from viz.plotting import as_finite, check_range, plotly_text, unique_labels
+from viz.plotting import NUMBER_AXIS, as_finite, check_range, plotly_text, unique_labels
 
 
 def relevance_bar(
@@ -63,7 +63,7 @@ def relevance_bar(
     else:
         token_layout["tickangle"] = -60
     fig.update_layout(
-        {token_axis: token_layout, value_axis: {"title": {"text": label}}},
+        {token_axis: token_layout, value_axis: {"title": {"text": label}, **NUMBER_AXIS}},
         title={"text": html.escape(title, quote=False)},
     )
     return fig
@@ -79,8 +79,10 @@ def scores_bar(
     zmax: float = 1.0,
     top_k: int | None = None,
     value_label: str = "probability",
+    threshold: float | None = None,
+    fit_axis: bool = False,
 ) -> go.Figure:
-    """Horizontal bars of class or zero-shot label scores, highest on top.
+    """Horizontal bars of class or zero-shot label scores, highest on top, the value written beside each bar.
 
     Args:
         labels: K class names (duplicates are allowed; bars are placed by position).
@@ -93,6 +95,9 @@ def scores_bar(
         zmax: right end of the score axis.
         top_k: keep only the k highest scores; all when None.
         value_label: name of the score axis.
+        threshold: draw a dashed decision line there (multi-label models: 0.5).
+        fit_axis: fit the axis to the scores shown (with 0 kept in view) instead of [zmin, zmax]: cosine
+            similarities of zero-shot labels sit close together, and on a -1..1 axis their bars are slivers.
 
     Returns:
         Figure with one horizontal Bar trace, x sorted descending (top to bottom).
@@ -126,13 +131,25 @@ def scores_bar(
                 "cmin": zmin - 0.5 * (zmax - zmin), "cmax": zmax,
             },
             texttemplate="%{x:.3f}",
-            textposition="auto",
+            textposition="outside",  # beside the bar, full size: inside thin bars plotly shrinks it to ~4 px
+            textfont={"size": 13},
+            cliponaxis=False,
             hovertemplate=f"%{{customdata}}<br>{label}: %{{x:.4f}}<extra></extra>",
         )
     )
+    low, high = zmin, zmax
+    if fit_axis and len(sorted_scores):
+        span = max(float(sorted_scores.max() - min(sorted_scores.min(), 0.0)), 1e-6)
+        low = min(0.0, float(sorted_scores.min()) - 0.05 * span)
+        high = max(0.0, float(sorted_scores.max())) + 0.18 * span  # room for the numbers beside the bars
+    else:
+        high = zmax + 0.12 * (zmax - zmin)
+    if threshold is not None:
+        fig.add_vline(x=threshold, line={"dash": "dash", "color": "#444", "width": 1},
+                      annotation_text=f"threshold {threshold:g}", annotation_position="top")
     fig.update_layout(
         title={"text": html.escape(title, quote=False)},
-        xaxis={"title": {"text": label}, "range": [zmin, zmax]},
+        xaxis={"title": {"text": label}, "range": [low, high], **NUMBER_AXIS},
         yaxis={
             "title": {"text": "label"}, "autorange": "reversed",
             "tickmode": "array", "tickvals": positions.tolist(), "ticktext": sorted_labels,

@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from viz.colormaps import plotly_colorscale
-from viz.plotting import as_finite, check_range, plotly_text, unique_labels
+from viz.plotting import NUMBER_AXIS, as_finite, check_range, plotly_text, tick_font_size, unique_labels
 
 # Matrices with more rows/columns than this are block-reduced in attention_heatmap.
 MAX_HEATMAP_CELLS = 256
@@ -168,7 +168,7 @@ def attention_heatmap(
             colorscale=plotly_colorscale(colormap),
             zmin=zmin,
             zmax=zmax,
-            colorbar={"title": {"text": value_label}},
+            colorbar={"title": {"text": value_label}, **NUMBER_AXIS},
             hovertemplate="%{y} → %{x}: %{z:.4g}<extra></extra>",
             hoverongaps=False,
         )
@@ -182,13 +182,18 @@ def attention_heatmap(
             hovertemplate="%{y} → %{x}: masked (a future position)<extra></extra>",
         ))
     fig = go.Figure(traces)
-    rows = z.shape[0]
-    fig.update_layout(
-        title={"text": title},
-        xaxis={"title": {"text": x_title}, "type": "category", "tickangle": -60},
-        yaxis={"title": {"text": y_title}, "type": "category", "autorange": "reversed"},
-        height=int(np.clip(160 + 14 * rows, 420, 900)),
-    )
+    rows, cols = z.shape
+    height = int(np.clip(160 + 14 * rows, 420, 1400))
+    # Every label that fits is drawn (plotly's automatic ticks drop every other one at moderate lengths):
+    # all ticks at a font size the axis has room for; only when even 7 px does not fit are they thinned.
+    y_font, x_font = tick_font_size(rows, height - 200), tick_font_size(cols, 900)
+    yaxis = {"title": {"text": y_title}, "type": "category", "autorange": "reversed"}
+    xaxis = {"title": {"text": x_title}, "type": "category", "tickangle": -60}
+    if y_font:
+        yaxis.update(tickmode="array", tickvals=y_shown, ticktext=y_shown, tickfont={"size": y_font})
+    if x_font:
+        xaxis.update(tickmode="array", tickvals=x_shown, ticktext=x_shown, tickfont={"size": x_font})
+    fig.update_layout(title={"text": title}, xaxis=xaxis, yaxis=yaxis, height=height)
     return fig
 
 
@@ -291,7 +296,7 @@ def head_grid(
             "colorscale": plotly_colorscale(colormap),
             "cmin": cmin,
             "cmax": cmax,
-            "colorbar": {"title": {"text": html.escape(value_label, quote=False)}},
+            "colorbar": {"title": {"text": html.escape(value_label, quote=False)}, **NUMBER_AXIS},
         },
         height=height,
         margin={"l": 20, "r": 20, "t": 80, "b": 20},
@@ -385,7 +390,7 @@ def stat_heatmap(
             colorscale=plotly_colorscale(colormap),
             zmin=zmin,
             zmax=zmax,
-            colorbar={"title": {"text": label}},
+            colorbar={"title": {"text": label, "side": "right"}, **NUMBER_AXIS},
             texttemplate="%{z:.3g}" if values.size <= MAX_TEXT_CELLS else None,
             hovertemplate=f"layer %{{y}}, head %{{x}}<br>{label}: %{{z:.4g}}<extra></extra>",
         )
@@ -394,6 +399,8 @@ def stat_heatmap(
         title={"text": html.escape(title, quote=False)},
         xaxis={"title": {"text": "head"}, "type": "category"},
         yaxis={"title": {"text": "layer"}, "type": "category", "autorange": "reversed"},
+        height=int(np.clip(170 + 42 * n_layers, 300, 900)),  # every layer row tall enough for its numbers
+        margin={"l": 60, "r": 30, "t": 70, "b": 50},
     )
     return fig
 

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from viz.colormaps import plotly_colorscale
 from viz.overlay import overlay
-from viz.plotting import as_finite, check_range
+from viz.plotting import NUMBER_AXIS, as_finite, check_range
 
 
 def image_overlay_figure(
@@ -105,7 +105,7 @@ def image_overlay_figure(
             "colorscale": plotly_colorscale(colormap),
             "cmin": float(grid.min()) if zmin is None else float(zmin),
             "cmax": float(grid.max()) if zmax is None else float(zmax),
-            "colorbar": {"title": {"text": label}},
+            "colorbar": {"title": {"text": label}, **NUMBER_AXIS},
         },
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )

@@ -57,3 +57,15 @@ def as_finite(values: np.ndarray | Sequence[float], name: str, ndim: int) -> np.
         raise ValueError(f"{name} contains NaN or infinite values; clean them before plotting.")
     return array
 
+
+
+# Value axes and colour bars write small numbers as 2×10⁻⁵, not with SI prefixes ("20µ"), which read as a
+# unit that relevance does not have.
+NUMBER_AXIS = {"exponentformat": "power", "showexponent": "all"}
+
+
+def tick_font_size(count: int, pixels: float, largest: int = 12, smallest: int = 7) -> int | None:
+    """A font size at which `count` category labels fit along `pixels`, or None when even the smallest
+    does not fit (then plotly thins them)."""
+    size = int(pixels / max(count, 1) / 1.3)
+    return min(size, largest) if size >= smallest else None
