@@ -48,6 +48,7 @@ class Capture:
         prompt_length: decoders: the number of prompt tokens (generated tokens follow them).
         target_position: decoders: the query position whose next-token logit is the target; the
             relevance over inputs is that position's row (`pooling_weights` is one-hot there).
+        target_token_id: decoders: the vocabulary id of the explained token.
         unknown_words: words of the input that the tokenizer could only map to its unknown token.
     """
 
@@ -72,6 +73,7 @@ class Capture:
     token_ids: list[int] = field(default_factory=list)
     prompt_length: int = 0
     target_position: int | None = None
+    target_token_id: int | None = None
     unknown_words: list[str] = field(default_factory=list)
 
     @property

@@ -73,10 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-large", action="store_true",
                        help="skip the random 8-layer x 16-head Llama at 1,024 tokens (about a minute on 2 cores)")
 
-    evaluate = commands.add_parser("evaluate", help="classification and pointing-game figures of an image model")
+    evaluate = commands.add_parser(
+        "evaluate", help="an image model on generated scenes (classification, pointing game, faithfulness, "
+                         "localisation), or a text model on a file of texts (ERASER comprehensiveness and sufficiency)")
     evaluate.add_argument("--model", default="shapes-vit")
     evaluate.add_argument("--scenes", type=int, default=2000)
     evaluate.add_argument("--seed", type=int)
+    evaluate.add_argument("--texts", help="a file with one text per line (text models; default: the model's bundled "
+                                          "examples under models/bundled/texts/)")
+    evaluate.add_argument("--label", action="append", default=[],
+                          help="zero-shot labels for an embedding model (repeat; default animals, food, language, computers, travel)")
+    evaluate.add_argument("--no-perturbation", action="store_true",
+                          help="images: skip the perturbation curves and localisation scores (much faster)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -277,9 +285,23 @@ def run_evaluate(args: argparse.Namespace) -> None:
         from explain import evaluate as evaluation
     except ImportError as error:
         raise CliError("The evaluation module is not available in this checkout.") from error
+    import models
+
+    kind = models.load_spec(args.model).kind
+    if args.texts or kind != "image":
+        from explain.evaluate_text import BUNDLED_TEXTS, DEFAULT_LABELS, evaluate_texts, read_texts
+
+        if kind == "image":
+            raise CliError(f"'{args.model}' is an image model: evaluate it on scenes (--scenes), not on --texts.")
+        path = args.texts or BUNDLED_TEXTS / f"{models.resolve(args.model)[0]}.txt"
+        if not args.texts and not Path(path).is_file():
+            raise CliError(f"No bundled texts for '{args.model}': give --texts FILE with one input per line.")
+        labels = tuple(args.label) or DEFAULT_LABELS
+        print(json.dumps(evaluate_texts(args.model, read_texts(path), labels, seed=args.seed or 0), indent=2))
+        return
     if args.scenes < 1:
         raise CliError("--scenes must be at least 1.")
-    options = {"model_name": args.model, "n_scenes": args.scenes}
+    options = {"model_name": args.model, "n_scenes": args.scenes, "perturbation": not args.no_perturbation}
     if args.seed is not None:
         options["seed"] = args.seed
     print(json.dumps(evaluation.evaluate(**options), indent=2))

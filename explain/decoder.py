@@ -187,7 +187,7 @@ def capture_decoder(
         score_labels=tuple(tokenizer.decode([i]) for i in top), target_index=top.index(target_id),
         target_label=tokenizer.decode([target_id]), target_value=float(logits[target_id].detach()),
         dropped_tokens=dropped, kind="decoder", token_ids=ids, prompt_length=len(prompt_ids),
-        target_position=position,
+        target_position=position, target_token_id=int(target_id),
         unknown_words=unknown_words(tokenizer, encoding, prompt) if encoding is not None else [],
     )
 

@@ -116,7 +116,7 @@ def macro_f1(probs: np.ndarray, labels: np.ndarray, threshold: float = THRESHOLD
     return float(per_class.mean()), [float(x) for x in per_class]
 
 
-def evaluate(model_name: str = "shapes-vit", n_scenes: int = 2000, seed: int = EVAL_SEED) -> dict:
+def evaluate(model_name: str = "shapes-vit", n_scenes: int = 2000, seed: int = EVAL_SEED, perturbation: bool = True) -> dict:
     """Classification and localisation figures of an image model on held-out generated scenes.
 
     Per scene: one ``capture_image`` per object, targeted at the object's class (forward +
@@ -150,7 +150,15 @@ def evaluate(model_name: str = "shapes-vit", n_scenes: int = 2000, seed: int = E
              "pointing_game": {method: {"single", "multi", "all"}} for gradient_rollout,
                               attention_rollout, raw_attention,
              "class_sensitivity": {"gradient_rollout", "random_pointer", "n_objects"},
-             "random_pointer": {"single", "multi", "all"}}
+             "random_pointer": {"single", "multi", "all"},
+             "faithfulness": {method: {"deletion_auc", "insertion_auc", "negative_perturbation_auc",
+                                       "pixel_accuracy", "mean_iou", "average_precision"}}
+                 for gradient_rollout, attention_rollout, raw_attention and random}
+
+        Faithfulness (unless `perturbation` is False): per object, its class's probability under
+        deletion, insertion and negative perturbation of each method's map (explain.faithfulness) and
+        the map's localisation against the object's mask; "random" is the random-ranking baseline (10
+        seeded permutations) and a seeded random map; all averaged over objects.
 
         A rate is None when its split holds no objects.
 
@@ -174,13 +182,19 @@ def evaluate(model_name: str = "shapes-vit", n_scenes: int = 2000, seed: int = E
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one small image at a time: extra threads only spin, badly on shared cores
     try:
-        return _evaluate_scenes(loaded, n_scenes, seed)
+        return _evaluate_scenes(loaded, n_scenes, seed, perturbation)
     finally:
         torch.set_num_threads(threads)
 
 
-def _evaluate_scenes(loaded: LoadedModel, n_scenes: int, seed: int) -> dict:
+FAITHFULNESS_KEYS = ("deletion_auc", "insertion_auc", "negative_perturbation_auc", "pixel_accuracy", "mean_iou",
+                     "average_precision")
+
+
+def _evaluate_scenes(loaded: LoadedModel, n_scenes: int, seed: int, perturbation: bool = True) -> dict:
     """The body of ``evaluate`` once the model is loaded and checked; same return value."""
+    from explain import faithfulness as fx
+
     spec = loaded.spec
     height = spec.image_size[0]
     grid = spec.patch_grid
@@ -193,8 +207,11 @@ def _evaluate_scenes(loaded: LoadedModel, n_scenes: int, seed: int) -> dict:
     random_hits: dict[str, list[float]] = {"single": [], "multi": []}
     sensitive: list[bool] = []
     random_sensitive: list[float] = []
+    faithful: dict[str, list[dict[str, float]]] = {m: [] for m in ("gradient_rollout", "attention_rollout",
+                                                                   "raw_attention", "random")}
     all_patches = [(r, c) for r in range(grid[0]) for c in range(grid[1])]
-    for scene in make_scenes(n_scenes, seed=seed, size=height):
+    scores = fx.class_scores(loaded.model, spec.multi_label)
+    for number, scene in enumerate(make_scenes(n_scenes, seed=seed, size=height)):
         image = Image.fromarray(scene.image)
         split = "multi" if len(scene.classes) >= 2 else "single"
         objects = patch_masks(scene.masks, grid)  # (K, rows, cols)
@@ -208,8 +225,27 @@ def _evaluate_scenes(loaded: LoadedModel, n_scenes: int, seed: int) -> dict:
                 raw = explain.image_relevance(explain.layer_attention(capture.attentions), spec)
                 agnostic = {"attention_rollout": top_patch(rollout.numpy()),
                             "raw_attention": top_patch(raw.numpy())}
+                if perturbation:
+                    # The class-agnostic maps and the random rankings perturb the same images for every object
+                    # of the scene: one pass gives every class's probability for all of them.
+                    pixel_values = loaded.processor(images=image, return_tensors="pt")["pixel_values"]
+                    agnostic_maps = {"attention_rollout": rollout.numpy(), "raw_attention": raw.numpy()}
+                    shared = fx.forward_in_chunks(scores, torch.cat(
+                        [fx.curve_batch(pixel_values, m, grid) for m in agnostic_maps.values()]
+                        + [fx.random_batch(pixel_values, grid, seed=seed + number)])).numpy()
             matrix = explain.gradient_rollout(capture.attentions, capture.gradients)
             relevance = explain.image_relevance(matrix, spec, subtract_identity=True).numpy()
+            if perturbation:
+                mask, block = scene.masks[k], 3 * (fx.STEPS + 1)
+                own = fx.forward_in_chunks(scores, fx.curve_batch(pixel_values, relevance, grid)).numpy()[:, class_index]
+                rows = {"gradient_rollout": (fx.curves_from(own), relevance)}
+                for i, (method, grid_map) in enumerate(agnostic_maps.items()):
+                    rows[method] = (fx.curves_from(shared[i * block:(i + 1) * block, class_index]), grid_map)
+                random_map = np.random.default_rng(seed + 1000 * number + k).random(grid)
+                rows["random"] = (fx.random_curves_from(shared[len(agnostic_maps) * block:, class_index]), random_map)
+                for method, (curves, grid_map) in rows.items():
+                    faithful[method].append({f"{name}_auc": value for name, value in curves.aucs.items()}
+                                            | fx.localisation_scores(grid_map, mask))
             gradient_top = top_patch(relevance)
             hits["gradient_rollout"][split].append(bool(grown[k][gradient_top]))
             for method, patch in agnostic.items():
@@ -241,6 +277,8 @@ def _evaluate_scenes(loaded: LoadedModel, n_scenes: int, seed: int) -> dict:
         "class_sensitivity": {"gradient_rollout": _rate(sensitive), "random_pointer": _rate(random_sensitive),
                               "n_objects": len(sensitive)},
         "random_pointer": splits(random_hits),
+        **({"faithfulness": {method: {key: float(np.nanmean([row[key] for row in rows])) for key in FAITHFULNESS_KEYS}
+                             for method, rows in faithful.items()}} if perturbation else {}),
     }
 
 

@@ -7,9 +7,11 @@ by relevance; at 0%, 10%, ..., 100% of the patches, replace the most relevant fi
 perturbation) or the least relevant first ("negative perturbation") by the normaliser's mean (0 after
 normalisation), or start from the all-mean image and restore the most relevant first ("insertion"); the
 target class's probability at each step gives a curve, its area by the trapezoid rule over the fraction
-perturbed. One batched forward pass per curve (11 images). A faithful map has a low deletion AUC and high
-insertion and negative-perturbation AUCs; the baseline is a random ranking (mean of 10 seeded
-permutations).
+perturbed. The images of a curve are scored in one batched forward pass (11 images; several curves share
+a pass). A faithful map has a low deletion AUC and high insertion and negative-perturbation AUCs; the
+baseline is a random ranking (mean of 10 seeded permutations). Insertion at fraction f shows the same
+image as negative perturbation at 1 - f (the round(f * P) most relevant patches kept), so with the same
+baseline value their AUCs are equal; their curves run in opposite directions.
 
 Localisation (synthetic scenes with masks; Chefer et al.'s segmentation test): the relevance map,
 upsampled bilinearly to pixels, thresholded at its mean, against the object's mask: pixel accuracy, mean
@@ -37,6 +39,10 @@ STEPS = 10  # curves at 0%, 10%, ..., 100%
 FRACTIONS = np.linspace(0.0, 1.0, STEPS + 1)
 ERASER_KS = (0.01, 0.05, 0.10, 0.20, 0.50)
 RANDOM_RANKINGS = 10
+# Zero-shot labels of an embedding model become probabilities as softmax(similarity / 0.05): the
+# temperature of contrastive sentence-embedding training (SimCSE, Gao et al. 2021); at 1 the five labels'
+# cosine similarities, a few hundredths apart, would give near-uniform probabilities.
+ZERO_SHOT_TEMPERATURE = 0.05
 CURVES = ("deletion", "insertion", "negative_perturbation")
 
 
@@ -104,50 +110,76 @@ class Curves:
     aucs: dict[str, float]
 
 
+def curve_batch(pixel_values: torch.Tensor, relevance: torch.Tensor | np.ndarray, grid: tuple[int, int],
+                baseline: float = 0.0) -> torch.Tensor:
+    """The images of a map's three curves (deletion, insertion, negative perturbation): (3 * 11, 3, H, W)."""
+    order = patch_ranking(relevance)
+    return torch.cat([perturbed_batch(pixel_values, order, grid, curve, baseline) for curve in CURVES])
+
+
+def curves_from(probabilities: np.ndarray) -> Curves:
+    """Curves and AUCs from the target probabilities of a `curve_batch`, (3 * 11,)."""
+    values = np.asarray(probabilities, dtype=np.float64).reshape(len(CURVES), STEPS + 1)
+    curves = dict(zip(CURVES, values))
+    return Curves(curves, {name: trapezoid_auc(v) for name, v in curves.items()})
+
+
+def random_batch(pixel_values: torch.Tensor, grid: tuple[int, int], seed: int = 0, rankings: int = RANDOM_RANKINGS,
+                 baseline: float = 0.0) -> torch.Tensor:
+    """The images of the random baseline: `rankings` seeded permutations x 3 curves x 11, in that order."""
+    generator = np.random.default_rng(seed)
+    orders = [generator.permutation(grid[0] * grid[1]) for _ in range(rankings)]
+    return torch.cat([perturbed_batch(pixel_values, order, grid, curve, baseline) for order in orders for curve in CURVES])
+
+
+def random_curves_from(probabilities: np.ndarray, rankings: int = RANDOM_RANKINGS) -> Curves:
+    """The random baseline's curves (each averaged over the rankings) from a `random_batch`'s probabilities."""
+    values = np.asarray(probabilities, dtype=np.float64).reshape(rankings, len(CURVES), STEPS + 1).mean(0)
+    curves = dict(zip(CURVES, values))
+    return Curves(curves, {name: trapezoid_auc(v) for name, v in curves.items()})
+
+
+def forward_in_chunks(score: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, chunk: int = 352) -> torch.Tensor:
+    """`score` over many images in passes of at most `chunk` (a curve's 11 images always share a pass)."""
+    with torch.no_grad():
+        return torch.cat([score(images[i:i + chunk]).float().cpu() for i in range(0, len(images), chunk)])
+
+
 def image_curves(probability: Callable[[torch.Tensor], torch.Tensor], pixel_values: torch.Tensor,
                  relevance: torch.Tensor | np.ndarray, grid: tuple[int, int], baseline: float = 0.0) -> Curves:
-    """Deletion, insertion and negative-perturbation curves for one relevance map: three forward passes of
-    11 images each.
+    """Deletion, insertion and negative-perturbation curves of one relevance map (33 images, one pass).
 
     Args:
         probability: (B, 3, H, W) -> (B,) the target class's probability.
         pixel_values: (1, 3, H, W).
         relevance: (rows, cols).
     """
-    order = patch_ranking(relevance)
-    curves = {}
-    with torch.no_grad():
-        for curve in CURVES:
-            curves[curve] = probability(perturbed_batch(pixel_values, order, grid, curve, baseline)).float().cpu().numpy()
-    return Curves(curves, {name: trapezoid_auc(values) for name, values in curves.items()})
+    return curves_from(forward_in_chunks(probability, curve_batch(pixel_values, relevance, grid, baseline)).numpy())
 
 
 def random_curves(probability: Callable[[torch.Tensor], torch.Tensor], pixel_values: torch.Tensor,
                   grid: tuple[int, int], seed: int = 0, rankings: int = RANDOM_RANKINGS, baseline: float = 0.0) -> Curves:
     """The random-ranking baseline: each curve averaged over `rankings` seeded permutations of the patches."""
-    generator = np.random.default_rng(seed)
-    patches = grid[0] * grid[1]
-    sums = {name: np.zeros(STEPS + 1) for name in CURVES}
-    with torch.no_grad():
-        for _ in range(rankings):
-            order = generator.permutation(patches)
-            for curve in CURVES:
-                sums[curve] += probability(perturbed_batch(pixel_values, order, grid, curve, baseline)).float().cpu().numpy()
-    curves = {name: values / rankings for name, values in sums.items()}
-    return Curves(curves, {name: trapezoid_auc(values) for name, values in curves.items()})
+    images = random_batch(pixel_values, grid, seed, rankings, baseline)
+    return random_curves_from(forward_in_chunks(probability, images).numpy(), rankings)
+
+
+def class_scores(model: torch.nn.Module, multi_label: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    """(B, 3, H, W) -> (B, C) every class's probability (sigmoid when multi-label, else softmax)."""
+    parameter = next(model.parameters())
+
+    @torch.no_grad()
+    def scores(pixel_values: torch.Tensor) -> torch.Tensor:
+        logits = model(pixel_values=pixel_values.to(parameter.device, parameter.dtype)).logits.float()
+        return torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
+
+    return scores
 
 
 def class_probability(model: torch.nn.Module, target: int, multi_label: bool) -> Callable[[torch.Tensor], torch.Tensor]:
     """(B, 3, H, W) -> (B,) probability of class `target` of an image classifier (sigmoid when multi-label)."""
-    parameter = next(model.parameters())
-
-    @torch.no_grad()
-    def probability(pixel_values: torch.Tensor) -> torch.Tensor:
-        logits = model(pixel_values=pixel_values.to(parameter.device, parameter.dtype)).logits.float()
-        scores = torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
-        return scores[:, target]
-
-    return probability
+    scores = class_scores(model, multi_label)
+    return lambda pixel_values: scores(pixel_values)[:, target]
 
 
 # ----------------------------------------------------------------------------- localisation
@@ -263,7 +295,7 @@ def encoder_probability(loaded, token_ids: Sequence[int], target: int | str | No
 
     Classifiers: the target class's softmax (sigmoid when multi-label) probability (target: class name or
     index; None: the class predicted on the full text). Embedding models with zero-shot `labels`: the
-    softmax over the labels' cosine similarities, taken at the target label (None: the best one on the
+    softmax over the labels' cosine similarities divided by ZERO_SHOT_TEMPERATURE, taken at the target label (None: the best one on the
     full text). Embedding models with a probe sentence (`target`, no labels): the cosine similarity
     itself, which is what that view explains.
     """
@@ -302,7 +334,8 @@ def encoder_probability(loaded, token_ids: Sequence[int], target: int | str | No
             return lambda masks: F.normalize(forward(masks), dim=-1) @ reference[0]
         full = F.normalize(forward(torch.ones(1, len(ids), dtype=torch.bool)), dim=-1) @ reference.T
         index = _resolve_class(target, list(labels), int(full[0].argmax()), "Label")
-        return lambda masks: torch.softmax(F.normalize(forward(masks), dim=-1) @ reference.T, dim=-1)[:, index]
+        return lambda masks: torch.softmax(F.normalize(forward(masks), dim=-1) @ reference.T / ZERO_SHOT_TEMPERATURE,
+                                           dim=-1)[:, index]
 
 
 def decoder_probability(loaded, context_ids: Sequence[int], target_id: int,  # noqa: ANN001

@@ -260,3 +260,19 @@ def test_decoder_and_seq2seq_bad_input_exit_2(capsys, tmp_path, tiny_checkpoints
     code, _, err = run(capsys, *argv)
     assert code == 2
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_evaluate_texts_gives_eraser_scores_per_method(capsys, tmp_path, tiny_checkpoints):
+    lines = tmp_path / "prompts.txt"
+    lines.write_text("# a comment\nThe cat sat on the mat. The cat sat on the\n\nThe dog lay on the rug. The dog\n")
+    code, stdout, err = run(capsys, "evaluate", "--model", str(tiny_checkpoints("gpt2")), "--texts", str(lines), "--json")
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["texts"] == 2 and report["kind"] == "decoder"
+    assert set(report["methods"]) == {"raw_attention", "attention_rollout", "gradient_rollout", "random"}
+    for scores in report["methods"].values():
+        assert set(scores) == {"comprehensiveness", "sufficiency"}
+    code, _, err = run(capsys, "evaluate", "--model", str(tiny_checkpoints("gpt2")), "--texts", str(tmp_path / "none.txt"))
+    assert code == 2 and "does not exist" in err
+    code, _, err = run(capsys, "evaluate", "--model", str(tiny_checkpoints("vit")), "--texts", str(lines))
+    assert code == 2 and "image model" in err

@@ -60,7 +60,25 @@ def test_training_seeds_are_refused() -> None:
 
 @pytest.fixture(scope="module")
 def result() -> dict:
-    return evaluate("shapes-vit", n_scenes=40, seed=EVAL_SEED)
+    return evaluate("shapes-vit", n_scenes=40, seed=EVAL_SEED, perturbation=False)
+
+
+def test_faithfulness_of_each_method_against_random() -> None:
+    """Six scenes with the perturbation curves and localisation: every key, and gradient rollout ahead of a
+    random ranking on deletion, insertion and average precision."""
+    scored = evaluate("shapes-vit", n_scenes=6, seed=EVAL_SEED + 11)
+    json.dumps(scored)
+    faithful = scored["faithfulness"]
+    assert set(faithful) == {"gradient_rollout", "attention_rollout", "raw_attention", "random"}
+    for rows in faithful.values():
+        assert set(rows) == {"deletion_auc", "insertion_auc", "negative_perturbation_auc", "pixel_accuracy",
+                             "mean_iou", "average_precision"}
+        assert all(0.0 <= value <= 1.0 for value in rows.values())
+        assert rows["insertion_auc"] == pytest.approx(rows["negative_perturbation_auc"], abs=1e-6)
+    ours, chance = faithful["gradient_rollout"], faithful["random"]
+    assert ours["deletion_auc"] < chance["deletion_auc"] and ours["insertion_auc"] > chance["insertion_auc"]
+    assert ours["average_precision"] > chance["average_precision"] and ours["mean_iou"] > chance["mean_iou"]
+    assert "faithfulness" not in evaluate("shapes-vit", n_scenes=1, seed=EVAL_SEED, perturbation=False)
 
 
 def test_small_evaluation_returns_every_field(result: dict) -> None:

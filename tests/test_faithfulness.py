@@ -81,6 +81,9 @@ def test_curve_invariants_and_batched_equals_one_at_a_time_on_a_vit(tiny_vit):
     assert result.curves["insertion"][-1] == pytest.approx(clean, abs=1e-6)
     assert result.curves["negative_perturbation"][-1] == pytest.approx(result.curves["deletion"][-1], abs=1e-6)
     assert result.curves["insertion"][0] == pytest.approx(result.curves["deletion"][-1], abs=1e-6)  # all-mean image
+    # insertion at f is negative perturbation at 1 - f: the same images, so the same area
+    np.testing.assert_allclose(result.curves["insertion"], result.curves["negative_perturbation"][::-1], atol=1e-6)
+    assert result.aucs["insertion"] == pytest.approx(result.aucs["negative_perturbation"], abs=1e-6)
     batch = perturbed_batch(pixels, np.argsort(-relevance.numpy().ravel(), kind="stable"), (4, 4), "deletion")
     one_by_one = [float(probability(image[None])[0]) for image in batch]
     np.testing.assert_allclose(result.curves["deletion"], one_by_one, rtol=1e-5, atol=1e-6)
@@ -134,7 +137,7 @@ def test_encoder_scorers_delete_tokens_and_keep_specials(minilm):
     capture = explain.capture_text(minilm, "The cat sat on the mat.", labels=["animals", "food"])
     probability = encoder_probability(minilm, capture.token_ids, labels=["animals", "food"])
     full = float(probability(torch.ones(1, len(capture.token_ids), dtype=torch.bool))[0])
-    assert full == pytest.approx(float(torch.softmax(capture.scores, -1)[capture.target_index]), abs=1e-5)
+    assert full == pytest.approx(float(torch.softmax(capture.scores / 0.05, -1)[capture.target_index]), abs=1e-5)
     drop_cat = torch.ones(1, len(capture.token_ids), dtype=torch.bool)
     drop_cat[0, capture.tokens.index("cat")] = False
     assert float(probability(drop_cat)[0]) != pytest.approx(full, abs=1e-4)
