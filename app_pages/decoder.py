@@ -4,6 +4,8 @@ import streamlit as st
 
 import explain
 from ui import params, views, widgets
+from explain.faithfulness import decoder_probability
+from ui.faithfulness import text_panel
 from ui.heads import decoder_heads
 from ui.state import DECODER_EXAMPLES, capture_or_message, decoder_capture, generation_table, load_model, truncation_notice
 from viz.bars import relevance_bar, scores_bar
@@ -81,6 +83,11 @@ with tab_one:
                             config=PLOTLY_CONFIG, key=f"dec_bar_{method}")
     st.caption(f"Target: **{target.target_label!r}**, logit {target.target_value:.3f}. Only positions up to "
                f"{position} can matter: later ones did not exist when it was predicted.")
+    context = target.token_ids[: position + 1]
+    text_panel((model_name, prompt, int(generate), position, fusion, discard, start, layer),
+               lambda: decoder_probability(loaded, context, target.target_token_id),
+               {METHODS[m].split(" (")[0].lower(): explain.explain_capture(target, m, **options[m]).relevance[: position + 1].numpy()
+                for m in METHODS}, [not s for s in target.special.tolist()[: position + 1]], target.target_label.strip())
 
 with tab_all:
     if len(tokens) == capture.prompt_length:

@@ -4,6 +4,7 @@ import streamlit as st
 
 import explain
 from ui import params, views, widgets
+from ui.faithfulness import image_panel
 from ui.state import capture_or_message, image_capture, load_model
 from viz.bars import scores_bar
 from viz.image_figures import image_overlay_figure
@@ -76,7 +77,8 @@ st.markdown(f"Gradient rollout explains **{capture.target_label}**.")
 rows, cols = capture.grid
 patches = [f"{r},{c}" for r in range(rows) for c in range(cols)]
 options = dict(head_fusion=fusion, discard_ratio=discard, start_layer=start)
-tab_attention, tab_rollout, tab_gradient, tab_all = st.tabs(["Attention", "Rollout", "Gradient rollout", "All methods"])
+tab_attention, tab_rollout, tab_gradient, tab_all, tab_faithful = st.tabs(
+    ["Attention", "Rollout", "Gradient rollout", "All methods", "Is this faithful?"])
 
 
 def show(grid, title: str, key: str, highlight=None, value_label: str = "relevance") -> None:  # noqa: ANN001
@@ -121,3 +123,10 @@ with tab_all:
             st.plotly_chart(image_overlay_figure(capture.image, grid, title=title, colormap=cmap, opacity=opacity, smooth=smooth,
                                                  value_label="attention" if title.startswith("Raw") else "relevance"),
                             config=PLOTLY_CONFIG, key=f"all_{title}")
+
+with tab_faithful:
+    maps = {"raw attention": explain.explain_capture(capture, "attention").grid.numpy(),
+            "attention rollout": explain.explain_capture(capture, "rollout", **options).grid.numpy(),
+            "gradient rollout": explain.explain_capture(capture, "gradient-rollout", start_layer=start).grid.numpy()}
+    image_panel((model_name, choice.digest, capture.target_index, fusion, discard, start), loaded, choice.image,
+                capture.target_index, capture.target_label, maps)

@@ -6,7 +6,9 @@ from pathlib import Path
 import streamlit as st
 
 import explain
+from explain.faithfulness import seq2seq_probability
 from ui import params, views, widgets
+from ui.faithfulness import text_panel
 from ui.state import SEQ2SEQ_EXAMPLES, capture_or_message, load_model, seq2seq_capture, truncation_notice
 from viz.bars import relevance_bar
 from viz.heatmaps import attention_heatmap
@@ -82,6 +84,10 @@ with tab_one:
             earlier = explain.seq2seq_output_relevance(capture, method, **options)[n, : n + 1].float().numpy()
             st.plotly_chart(relevance_bar(decoder_inputs[: n + 1], earlier, title="over the decoder's inputs so far"),
                             config=PLOTLY_CONFIG, key=f"s2s_out_{method}")
+    text_panel((model_name, source, given, n, fusion, discard),
+               lambda: seq2seq_probability(loaded, capture.source_ids, capture.output_ids, n),
+               {METHODS[m].split(" (")[0].lower(): explain.seq2seq_relevance(capture, m, **options)[n].float().numpy()
+                for m in METHODS}, [not s for s in capture.source_special.tolist()], outputs[n])
     st.caption("Gradient rollout weights every attention map by the gradient of this token's logit and propagates "
                "through encoder, decoder and cross-attention with Chefer, Gur and Wolf's rules (ICCV 2021). The "
                "decoder's inputs are its start token and the outputs before this one; the last of them always "

@@ -3,9 +3,11 @@
 import streamlit as st
 
 import explain
+from explain.faithfulness import encoder_probability
 from ui import params, views, widgets
+from ui.faithfulness import text_panel
 from ui.state import (
-    LABEL_EXAMPLES, PROBE_EXAMPLES, capture_or_message, parse_labels, text_capture, truncation_notice,
+    LABEL_EXAMPLES, PROBE_EXAMPLES, capture_or_message, get_model, parse_labels, text_capture, truncation_notice,
 )
 from viz.bars import relevance_bar, scores_bar
 from viz.plotting import PLOTLY_CONFIG
@@ -88,6 +90,15 @@ for (method, (title, options)), column in zip(methods.items(), columns):
         table[title] = values
         st.html(tokens_html(tokens, values, colormap=cmap))
         st.plotly_chart(relevance_bar(tokens, values, title=title, colormap=cmap), config=PLOTLY_CONFIG, key=f"tr_bar_{method}")
+
+if capture.target_label is not None:
+    st.subheader("Is this faithful?")
+    relevances = {title.lower(): explain.explain_capture(capture, method, **options).relevance.float().numpy()
+                  for method, (title, options) in methods.items() if method != "gradient-rollout" or capture.weighted is not None}
+    text_panel((model_name, text, pair, target, labels, fusion, discard, start, raw_layer),
+               lambda: encoder_probability(get_model(model_name), capture.token_ids, target=capture.target_label if
+                                           loaded.spec.classifier or labels else target, labels=labels),
+               relevances, [not s for s in capture.special.tolist()], capture.target_label)
 
 if table:
     import pandas as pd
