@@ -67,6 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="relevance upsampled smoothly (bilinear) or as crisp patches (default smooth)")
     _add_method_options(image)
 
+    qkv = commands.add_parser("qkv", help="every step of one attention head for one query token")
+    qkv.add_argument("text", nargs="?", default=None, help="the input text (not for --image)")
+    qkv.add_argument("--model", default="minilm")
+    qkv.add_argument("--image", help="an image file, for image models")
+    qkv.add_argument("--layer", type=int, required=True)
+    qkv.add_argument("--head", type=int, required=True)
+    qkv.add_argument("--token", type=int, required=True, help="index of the query token")
+    qkv.add_argument("--stack", choices=("self", "cross"), default="self",
+                     help="encoder-decoders: cross-attention (queries from the decoder, keys and values from the encoder)")
+    qkv.add_argument("--side", choices=("encoder", "decoder"), help="encoder-decoders' self-attention: which one")
+    qkv.add_argument("--output", help="encoder-decoders: the output to teacher-force (default: greedy)")
+    qkv.add_argument("--out", required=True, help="the .npz file to write")
+
     bench = commands.add_parser("bench", help="time capture, rollout and gradient rollout")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--repeats", type=int, default=7)
@@ -307,7 +320,38 @@ def run_evaluate(args: argparse.Namespace) -> None:
     print(json.dumps(evaluation.evaluate(**options), indent=2))
 
 
+def run_qkv(args: argparse.Namespace) -> None:
+    import models
+    from explain.qkv import head_internals
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise CliError(f"--out must name a .npz file, not '{args.out}'.")
+    if not out.parent.exists():
+        raise CliError(f"The folder of --out ({out.parent}) does not exist: create it first.")
+    image = None
+    if args.image:
+        from explain.images import open_image
+
+        image = open_image(args.image)
+    elif args.text is None or not args.text.strip():
+        raise CliError("The text is empty: give a sentence (or --image PATH for an image model).")
+    loaded = models.load(args.model)
+    result = head_internals(loaded, text=args.text, image=image, output=args.output, layer=args.layer,
+                            head=args.head, token=args.token, stack=args.stack, side=args.side)
+    arrays = {name: getattr(result, name).numpy().astype(np.float32) for name in (
+        "hidden", "key_hidden", "q", "k", "v", "scores", "weights", "model_weights", "context", "concatenated", "projected")}
+    np.savez(args.out, **arrays, mask=result.mask.numpy(), tokens=np.array(result.tokens, dtype=str),
+             key_tokens=np.array(result.key_tokens, dtype=str), scaling=np.array(result.scaling, dtype=np.float32),
+             layer=np.array(args.layer), head=np.array(args.head), token=np.array(args.token), stack=np.array(args.stack),
+             rotary=np.array(result.rotary))
+    largest = float((result.weights - result.model_weights).abs().max())
+    print(f"wrote {args.out}: layer {args.layer}, head {args.head}, query {args.token} {result.tokens[args.token]!r}; "
+          f"weights equal the model's within {largest:.1e}")
+
+
 COMMANDS = {
+    "qkv": run_qkv,
     "models": run_models, "text": run_text, "seq2seq": run_seq2seq, "image": run_image, "bench": run_bench,
     "evaluate": run_evaluate,
 }

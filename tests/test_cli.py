@@ -276,3 +276,44 @@ def test_evaluate_texts_gives_eraser_scores_per_method(capsys, tmp_path, tiny_ch
     assert code == 2 and "does not exist" in err
     code, _, err = run(capsys, "evaluate", "--model", str(tiny_checkpoints("vit")), "--texts", str(lines))
     assert code == 2 and "image model" in err
+
+
+def test_qkv_writes_the_issue_keys_and_matches_the_capture(capsys, tmp_path, minilm, cached_load):
+    import explain
+
+    out = tmp_path / "head.npz"
+    code, stdout, err = run(capsys, "qkv", SENTENCE, "--layer", "2", "--head", "4", "--token", "3", "--out", str(out))
+    assert code == 0, err
+    data = np.load(out)
+    for key in ("hidden", "q", "k", "v", "scores", "mask", "weights", "context", "tokens"):
+        assert key in data.files, key
+    capture = explain.capture_text(minilm, SENTENCE)
+    tokens = len(capture.tokens)
+    assert data["hidden"].shape == (tokens, 384) and data["q"].shape == data["k"].shape == data["v"].shape == (tokens, 32)
+    np.testing.assert_allclose(data["weights"], capture.attentions[2, 4, 3].numpy(), atol=1e-6)
+    np.testing.assert_allclose(data["context"], data["weights"] @ data["v"], atol=1e-6)
+    np.testing.assert_allclose(data["scores"], data["q"][3] @ data["k"].T / np.sqrt(32), rtol=1e-5, atol=1e-6)
+    assert data["mask"].dtype == bool and not data["mask"].any()
+    assert "weights equal the model's" in stdout
+
+
+def test_qkv_for_images_decoders_and_cross_attention(capsys, tmp_path, tiny_checkpoints):
+    picture = tmp_path / "in.png"
+    Image.new("RGB", (32, 32), (10, 200, 30)).save(picture)
+    code, _, err = run(capsys, "qkv", "--image", str(picture), "--model", str(tiny_checkpoints("vit")), "--layer", "0",
+                       "--head", "1", "--token", "0", "--out", str(tmp_path / "vit.npz"))
+    assert code == 0, err
+    code, _, err = run(capsys, "qkv", "The cat sat on the mat.", "--model", str(tiny_checkpoints("llama")), "--layer", "1",
+                       "--head", "0", "--token", "2", "--out", str(tmp_path / "llama.npz"))
+    assert code == 0, err
+    data = np.load(tmp_path / "llama.npz")
+    assert data["mask"][3:].all() and not data["mask"][:3].any() and bool(data["rotary"])
+    code, _, err = run(capsys, "qkv", "24 November 2026", "--model", str(tiny_checkpoints("bart")), "--stack", "cross",
+                       "--output", "2026-11-24", "--layer", "1", "--head", "1", "--token", "2", "--out", str(tmp_path / "x.npz"))
+    assert code == 0, err
+    data = np.load(tmp_path / "x.npz")
+    assert data["k"].shape[0] == len(data["key_tokens"]) and list(data["key_tokens"]) != list(data["tokens"])
+    assert data["key_tokens"][-1] == "Ġ2026" and data["tokens"][0] == "</s>"  # keys: the source; queries: the decoder
+    code, _, err = run(capsys, "qkv", "hi", "--model", str(tiny_checkpoints("llama")), "--layer", "7", "--head", "0",
+                       "--token", "0", "--out", str(tmp_path / "y.npz"))
+    assert code == 2 and "Layer 7 is out of range" in err

@@ -1,0 +1,270 @@
+"""Inside one attention head: every intermediate of one head for one query token, read from the model's
+own modules (what bertviz calls the neuron view, completed).
+
+The attention module of the chosen layer is the one transformers itself records attentions from (its
+`_can_record_outputs`); hooks capture what goes into it during one eager forward pass (its hidden
+states after any pre-attention layer norm, the rotary cos/sin, the mask, the encoder states for cross-
+attention) and what goes into and out of its output projection W_o. q, k and v are then that module's own
+projections applied to the captured input, q and k rotated as the module rotates them (rotary models:
+Llama, Qwen2, Mistral), so that scores = q_I . k_j * scale, the mask, the softmax and the weighted sum of
+values reproduce the model's own numbers (tested for MiniLM/BERT, GPT-2, Llama with and without grouped
+key-value heads, ViT and BART self- and cross-attention).
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import torch
+
+from models import LoadedModel
+
+STACKS = ("self", "cross")
+
+
+@dataclass
+class HeadInternals:
+    """One head's computation for one query token.
+
+    Attributes:
+        tokens: T query-side tokens; key_tokens: S key-side tokens (the source for cross-attention).
+        hidden: (T, D) the attention module's input (after any pre-attention norm), query side.
+        key_hidden: (S, D) its key/value-side input (= hidden for self-attention; encoder output for cross).
+        q: (T, d), k: (S, d), v: (S, d) this head's projections (q and k after rotation for rotary models).
+        scaling: the factor on q . k (1 / sqrt(d) for most models; GPT-2 may divide by the layer too).
+        scores: (S,) q_token . k_j * scaling, before the mask.
+        mask: (S,) bool, True where key j is masked (set to -inf before the softmax).
+        weights: (S,) softmax of the masked scores.
+        model_weights: (S,) the same row as the model returned it (output_attentions).
+        context: (d,) sum_j weights_j v_j.
+        concatenated: (H * d,) every head's context for the token, side by side: the input of W_o.
+        projected: (D,) W_o applied: the attention block's output for the token (before the residual).
+        rotary: q and k carry rotary position embeddings (applied before the dot product).
+        layer, head, token, stack: what was asked for; heads, kv_heads: counts of query and key/value heads.
+    """
+
+    tokens: list[str]
+    key_tokens: list[str]
+    hidden: torch.Tensor
+    key_hidden: torch.Tensor
+    q: torch.Tensor
+    k: torch.Tensor
+    v: torch.Tensor
+    scaling: float
+    scores: torch.Tensor
+    mask: torch.Tensor
+    weights: torch.Tensor
+    model_weights: torch.Tensor
+    context: torch.Tensor
+    concatenated: torch.Tensor
+    projected: torch.Tensor
+    rotary: bool
+    layer: int
+    head: int
+    token: int
+    stack: str
+    heads: int
+    kv_heads: int
+
+
+def _recorded_modules(model: torch.nn.Module, key: str) -> list[torch.nn.Module]:
+    """The modules transformers records `key` ("attentions" / "cross_attentions") from, in layer order."""
+    recorders = getattr(model, "_can_record_outputs", None) or {}
+    recorder = recorders.get(key)
+    if recorder is None:
+        raise ValueError(f"{type(model).__name__} does not say where its {key.replace('_', ' ')} come from: "
+                         "this view supports the families transformers records attentions for.")
+    target = getattr(recorder, "target_class", recorder)
+    layer_name = getattr(recorder, "layer_name", None)
+    return [module for name, module in model.named_modules()
+            if isinstance(module, target) and (layer_name is None or layer_name in name)]
+
+
+def attention_module(loaded: LoadedModel, layer: int, stack: str = "self", side: str = "encoder") -> torch.nn.Module:
+    """The attention module of `layer`: self-attention of a text encoder, ViT or decoder; for an encoder-decoder
+    the encoder's (side="encoder") or the decoder's self- or cross-attention."""
+    if stack not in STACKS:
+        raise ValueError(f"Unknown attention stack '{stack}': choose one of {', '.join(STACKS)}.")
+    model = loaded.model
+    if loaded.spec.kind == "seq2seq":
+        owner = model.get_encoder() if side == "encoder" and stack == "self" else model.get_decoder()
+    else:
+        if stack == "cross":
+            raise ValueError(f"'{loaded.spec.name}' has no cross-attention: only encoder-decoders do.")
+        owner = model
+    modules = _recorded_modules(owner, "cross_attentions" if stack == "cross" else "attentions")
+    if not 0 <= layer < len(modules):
+        raise ValueError(f"Layer {layer} is out of range: choose 0 to {len(modules) - 1}.")
+    return modules[layer]
+
+
+def _output_projection(model: torch.nn.Module, module: torch.nn.Module) -> torch.nn.Module:
+    """W_o: the module's own o_proj / out_proj / c_proj / out_lin, or (BERT) the dense layer of the
+    self-output block beside it."""
+    for name in ("o_proj", "out_proj", "c_proj", "out_lin", "dense"):
+        if isinstance(getattr(module, name, None), torch.nn.Module):
+            return getattr(module, name)
+    for parent in model.modules():
+        if getattr(parent, "self", None) is module and hasattr(getattr(parent, "output", None), "dense"):
+            return parent.output.dense
+    raise ValueError(f"Cannot find the output projection of {type(module).__name__}.")
+
+
+@contextmanager
+def _capture(module: torch.nn.Module, projection: torch.nn.Module) -> Iterator[dict[str, Any]]:
+    """Hooks that record the attention module's inputs and W_o's input and output; always removed."""
+    seen: dict[str, Any] = {}
+
+    def before(_module, args, kwargs):  # noqa: ANN001, ANN202
+        if "hidden_states" not in seen:
+            seen["hidden_states"] = args[0] if args else kwargs.get("hidden_states")
+            seen["kwargs"] = dict(kwargs)
+
+    def projected(_module, args, output):  # noqa: ANN001, ANN202
+        if "concatenated" not in seen:
+            seen["concatenated"], seen["projected"] = args[0], output
+
+    handles = [module.register_forward_pre_hook(before, with_kwargs=True), projection.register_forward_hook(projected)]
+    try:
+        yield seen
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _split_heads(tensor: torch.Tensor, head_dim: int) -> torch.Tensor:
+    """(1, T, n * d) -> (n, T, d)."""
+    return tensor[0].view(tensor.shape[1], -1, head_dim).transpose(0, 1)
+
+
+def _projections(module: torch.nn.Module, hidden: torch.Tensor, key_hidden: torch.Tensor, head_dim: int):  # noqa: ANN202
+    """(q, k, v) of all heads, (n, T, d), from the module's own weights."""
+    if hasattr(module, "q_proj"):
+        return (_split_heads(module.q_proj(hidden), head_dim), _split_heads(module.k_proj(key_hidden), head_dim),
+                _split_heads(module.v_proj(key_hidden), head_dim))
+    if hasattr(module, "query"):  # BERT family
+        return (_split_heads(module.query(hidden), head_dim), _split_heads(module.key(key_hidden), head_dim),
+                _split_heads(module.value(key_hidden), head_dim))
+    if hasattr(module, "q_lin"):  # DistilBERT
+        return (_split_heads(module.q_lin(hidden), head_dim), _split_heads(module.k_lin(key_hidden), head_dim),
+                _split_heads(module.v_lin(key_hidden), head_dim))
+    if hasattr(module, "c_attn"):  # GPT-2: one Conv1D makes q, k and v
+        size = module.split_size
+        if getattr(module, "is_cross_attention", False):
+            key, value = module.c_attn(key_hidden).split(size, dim=2)
+            query = module.q_attn(hidden)
+        else:
+            query, key, value = module.c_attn(hidden).split(size, dim=2)
+        return _split_heads(query, head_dim), _split_heads(key, head_dim), _split_heads(value, head_dim)
+    raise ValueError(f"{type(module).__name__} computes q, k and v in a way this view does not know yet.")
+
+
+def _model_inputs(loaded: LoadedModel, text: str | None, image: Any, output: str | None) -> tuple[dict, list[str], list[str] | None]:
+    """Keyword arguments of one forward pass, the query-side tokens, and (seq2seq) the source tokens."""
+    spec, tokenizer = loaded.spec, loaded.tokenizer
+    if spec.kind == "image":
+        if image is None:
+            raise ValueError(f"'{spec.name}' is an image model: give an image.")
+        pixel_values = loaded.processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"]
+        rows, cols = spec.patch_grid
+        tokens = ["[CLS]", "[DIST]"][: spec.prefix_tokens] + [f"patch {r},{c}" for r in range(rows) for c in range(cols)]
+        return {"pixel_values": pixel_values.to(loaded.device)}, tokens, None
+    if not text or not text.strip():
+        raise ValueError("The text is empty: type a sentence to look inside.")
+    encoding = tokenizer(text, truncation=True, max_length=spec.max_length, return_tensors="pt").to(loaded.device)
+    tokens = tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist())
+    if spec.kind != "seq2seq":
+        return dict(encoding), tokens, None
+    if output is None:
+        from explain.seq2seq import _greedy
+
+        output_ids = _greedy(loaded, encoding["input_ids"], 32)
+    else:
+        output_ids = tokenizer(text_target=output, truncation=True, max_length=spec.max_length)["input_ids"]
+    decoder_ids = [loaded.model.config.decoder_start_token_id] + output_ids[:-1]
+    inputs = dict(encoding)
+    inputs["decoder_input_ids"] = torch.tensor([decoder_ids], device=loaded.device)
+    return inputs, tokenizer.convert_ids_to_tokens(decoder_ids), tokens
+
+
+@torch.no_grad()
+def head_internals(loaded: LoadedModel, *, text: str | None = None, image: Any = None, output: str | None = None,
+                   layer: int, head: int, token: int, stack: str = "self", side: str | None = None) -> HeadInternals:
+    """Every step of head `head` of layer `layer` for query token `token`, with the model's real numbers.
+
+    Args:
+        loaded: any model from `models.load` (text encoder, image model, decoder, encoder-decoder).
+        text / image: the input; output: for an encoder-decoder, the output to teacher-force (None:
+            greedy). Query tokens are then the decoder's inputs (start token, outputs but the last).
+        stack: "self" or "cross" (encoder-decoders: queries from the decoder, keys and values from the
+            encoder). side: for an encoder-decoder's self-attention, "encoder" or "decoder" (default
+            decoder for cross, encoder for self).
+
+    Raises:
+        ValueError: a layer, head or token out of range, or an architecture this view does not know.
+    """
+    spec = loaded.spec
+    side = side or ("decoder" if stack == "cross" else "encoder")
+    module = attention_module(loaded, layer, stack, side)
+    inputs, tokens, source_tokens = _model_inputs(loaded, text, image, output)
+    projection = _output_projection(loaded.model, module)
+    with _capture(module, projection) as seen:
+        outputs = loaded.model(**inputs, output_attentions=True)
+    if spec.kind == "seq2seq":
+        recorded = {("encoder", "self"): outputs.encoder_attentions, ("decoder", "self"): outputs.decoder_attentions,
+                    ("decoder", "cross"): outputs.cross_attentions}[(side, stack)]
+        if side == "encoder":
+            tokens = source_tokens
+        key_tokens = source_tokens if stack == "cross" else tokens
+    else:
+        recorded, key_tokens = outputs.attentions, tokens
+    model_row_all = recorded[layer][0]  # (H, T, S)
+    heads = model_row_all.shape[0]
+    if not 0 <= head < heads:
+        raise ValueError(f"Head {head} is out of range: choose 0 to {heads - 1}.")
+    if not 0 <= token < len(tokens):
+        raise ValueError(f"Token {token} is out of range: choose 0 to {len(tokens) - 1}.")
+
+    hidden = seen["hidden_states"]  # (1, T, D)
+    kwargs = seen["kwargs"]
+    key_hidden = kwargs.get("key_value_states")
+    if key_hidden is None:
+        key_hidden = kwargs.get("encoder_hidden_states")
+    key_hidden = hidden if key_hidden is None else key_hidden
+    head_dim = getattr(module, "head_dim", None) or getattr(module, "attention_head_size", None) or (
+        hidden.shape[-1] // heads)
+    q, k, v = _projections(module, hidden, key_hidden, head_dim)  # (H, T, d), (KV, S, d)
+    rotary = "position_embeddings" in kwargs and kwargs["position_embeddings"] is not None
+    if rotary:
+        cos, sin = kwargs["position_embeddings"]
+        apply = sys.modules[type(module).__module__].apply_rotary_pos_emb
+        q, k = apply(q[None], k[None], cos, sin)
+        q, k = q[0], k[0]
+    kv_heads = k.shape[0]
+    kv_head = head // (heads // kv_heads)
+    scaling = float(getattr(module, "scaling", head_dim ** -0.5))
+    q_head, k_head, v_head = q[head].float(), k[kv_head].float(), v[kv_head].float()
+    scores = q_head[token] @ k_head.T * scaling  # (S,)
+    mask_tensor = kwargs.get("attention_mask")
+    if isinstance(mask_tensor, torch.Tensor) and mask_tensor.dim() == 4:
+        additive = mask_tensor[0, 0, token].float()
+        if mask_tensor.dtype == torch.bool:
+            additive = torch.where(mask_tensor[0, 0, token], 0.0, float("-inf"))
+        mask = additive < -1e4
+    else:
+        mask = torch.zeros_like(scores, dtype=torch.bool)
+        if spec.kind == "decoder" or (spec.kind == "seq2seq" and side == "decoder" and stack == "self"):
+            mask[token + 1:] = True  # causal, when the mask is not passed as a tensor
+    weights = torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1)
+    context = weights @ v_head
+    return HeadInternals(
+        tokens=list(tokens), key_tokens=list(key_tokens), hidden=hidden[0].float().cpu(),
+        key_hidden=key_hidden[0].float().cpu(), q=q_head.cpu(), k=k_head.cpu(), v=v_head.cpu(), scaling=scaling,
+        scores=scores.cpu(), mask=mask.cpu(), weights=weights.cpu(),
+        model_weights=model_row_all[head, token].float().cpu(), context=context.cpu(),
+        concatenated=seen["concatenated"][0, token].float().cpu(), projected=seen["projected"][0, token].float().cpu(),
+        rotary=rotary, layer=layer, head=head, token=token, stack=stack, heads=heads, kv_heads=kv_heads,
+    )
