@@ -41,7 +41,7 @@ def model_picker(kind: str, label: str, default: str) -> None:
     params.publish(choice_key, other_key)
 
 
-pages = [
+explore = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),  # served at "/"
     st.Page("app_pages/text_attention.py", title="Text attention", icon=":material/text_fields:", url_path="text-attention"),
     st.Page("app_pages/head_comparison.py", title="Head comparison", icon=":material/grid_view:", url_path="heads"),
@@ -50,7 +50,14 @@ pages = [
     st.Page("app_pages/decoder.py", title="Decoder", icon=":material/arrow_forward:", url_path="decoder"),
     st.Page("app_pages/seq2seq.py", title="Encoder-decoder", icon=":material/swap_horiz:", url_path="encoder-decoder"),
 ]
-navigation = st.navigation(pages)
+learn = [
+    st.Page("app_pages/learn_head.py", title="Inside one head", icon=":material/functions:", url_path="learn-head"),
+    st.Page("app_pages/learn_positions.py", title="Positional encoding", icon=":material/timeline:", url_path="learn-positions"),
+    st.Page("app_pages/learn_words.py", title="Word pulling", icon=":material/scatter_plot:", url_path="learn-words"),
+    st.Page("app_pages/learn_patches.py", title="Patches and the class token", icon=":material/grid_on:", url_path="learn-patches"),
+    st.Page("app_pages/learn_rollout.py", title="Rollout step by step", icon=":material/stacked_line_chart:", url_path="learn-rollout"),
+]
+navigation = st.navigation({"Explore": explore, "Learn": learn})
 warm_up(models.DEFAULT_TEXT_MODEL)  # the first page most visitors open needs it: load it while the page draws
 
 st.sidebar.markdown("### Models")

@@ -8,6 +8,7 @@ Changing a layer, head, colour map or opacity therefore only re-runs the cheap m
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from typing import Sequence
@@ -122,6 +123,8 @@ def nbytes_of(value) -> int:  # noqa: ANN001
         return int(value.numel() * value.element_size())
     if isinstance(value, dict):
         return sum(nbytes_of(v) for v in value.values()) + 64 * len(value)
+    if dataclasses.is_dataclass(value):
+        return sum(nbytes_of(getattr(value, f.name)) for f in dataclasses.fields(value))
     if isinstance(value, (tuple, list)):
         return sum(nbytes_of(v) for v in value) + 8 * len(value)
     return 64

@@ -208,6 +208,7 @@ def head_grid(
     kind: str = "matrix",
     max_cells: int = MAX_HEAD_GRID_CELLS,
     value_label: str = "attention",
+    titles: Sequence[str] | None = None,
 ) -> go.Figure:
     """Small multiples: one subplot per layer (row) and head (column), one shared colour scale.
 
@@ -225,6 +226,8 @@ def head_grid(
         max_cells: for ``kind="matrix"``, maps larger than this per axis are
             block-reduced like :func:`reduce_matrix` (rows averaged, columns summed).
         value_label: colour bar title.
+        titles: L*H subplot titles in row-major order, instead of "L{l} H{h}" (other small multiples:
+            rollout stages x layers, a patch's similarity to every patch...).
 
     Returns:
         Figure with L*H Heatmap traces (layer-major order) sharing ``coloraxis``.
@@ -268,7 +271,9 @@ def head_grid(
     cell = int(np.clip(900 / n_heads, 50, 110))
     width = n_heads * (cell + _GRID_SIDE_GAP) + 140
     height = n_layers * (cell + _GRID_TITLE_GAP) + 110
-    titles = tuple(f"L{layer} H{head}" for layer in layers for head in heads)
+    titles = tuple(titles) if titles is not None else tuple(f"L{layer} H{head}" for layer in layers for head in heads)
+    if len(titles) != n_layers * n_heads:
+        raise ValueError(f"{len(titles)} titles for {n_layers * n_heads} subplots.")
     layout = _subplot_layout(n_layers, n_heads, titles, width, height)
     for name, axis in layout.items():
         if kind == "image" and name.startswith(("xaxis", "yaxis")):

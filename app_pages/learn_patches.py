@@ -1,0 +1,55 @@
+"""Learn: how a Vision Transformer reads an image: patches, the class token, position embeddings."""
+
+import numpy as np
+import streamlit as st
+
+from explain.learn import patch_sequence
+from ui import widgets
+from ui.state import cached, capture_or_message, load_model
+from viz.image_figures import image_overlay_figure
+from viz.learn import vectors_heatmap
+from viz.plotting import PLOTLY_CONFIG
+
+st.title("Patches and the class token")
+st.caption("A ViT cuts the picture into square patches, flattens and projects each one to a vector, puts a learned "
+           "[CLS] vector in front and adds a position embedding to every one: that sequence is what the encoder reads.")
+
+name = st.session_state.get("image_model", "shapes-vit")
+loaded = load_model(name)
+choice = widgets.image_input("lpa")
+if loaded is None or choice is None:
+    st.stop()
+if loaded.spec.kind != "image":
+    st.error(f"'{name}' is not an image model: pick one in the sidebar.")
+    st.stop()
+result = capture_or_message(lambda: cached(("patches", name, choice.digest), lambda: patch_sequence(loaded, choice.image)))
+if result is None:
+    st.stop()
+rows, cols = result.grid
+height, width = result.patch
+
+st.subheader(f"1. The picture, cut into {rows} x {cols} patches of {height} x {width} pixels")
+left, right = st.columns([2, 3])
+left.plotly_chart(image_overlay_figure(result.picture, np.zeros((rows, cols)), title="The model's input and its patch grid",
+                                       opacity=0.0), config=PLOTLY_CONFIG, key="lpa_grid")
+with right:
+    pieces = [result.picture[r * height:(r + 1) * height, c * width:(c + 1) * width] for r in range(rows) for c in range(cols)]
+    shown = min(len(pieces), 16)
+    st.markdown(f"The first {shown} patches, in reading order (row by row): each becomes one token.")
+    st.image(pieces[:shown], width=56, caption=[f"{i // cols},{i % cols}" for i in range(shown)])
+
+prefix = ["[CLS]", "[DIST]"][: len(result.prefix)]
+labels = prefix + [f"patch {r},{c}" for r in range(rows) for c in range(cols)]
+st.subheader(f"2. Each patch flattened ({height * width * 3} numbers) and projected to {result.projections.shape[1]}")
+st.plotly_chart(vectors_heatmap(np.concatenate([result.prefix.numpy(), result.projections.numpy()]), labels,
+                                "[CLS] (learned, the same for every image) and the patch projections"),
+                config=PLOTLY_CONFIG, key="lpa_projections")
+st.subheader("3. Position embeddings, one per slot")
+st.plotly_chart(vectors_heatmap(result.positions.numpy(), labels, "Learned position embeddings"),
+                config=PLOTLY_CONFIG, key="lpa_positions")
+st.subheader("4. Their sum: the sequence the first layer reads")
+st.latex(r"z_0 = [\,x_{\mathrm{class}};\ E x_p^1;\ \dots;\ E x_p^N\,] + E_{pos}")
+st.plotly_chart(vectors_heatmap(result.sequence.numpy(), labels, f"{len(labels)} tokens x {result.sequence.shape[1]}"),
+                config=PLOTLY_CONFIG, key="lpa_sequence")
+st.caption("After the last layer only the [CLS] row feeds the classifier: attention is how it gathers the patches. "
+           "The Positional encoding page shows how alike the patch positions' embeddings are.")
