@@ -228,7 +228,7 @@ def test_image_page_class_selector_and_tabs(image_app_setup: dict) -> None:
     at = image_app("app_pages/image.py", image_app_setup)
     give_image(at, "im", image_app_setup)
     assert not at.error, [e.value for e in at.error]
-    assert len(at.tabs) == 4
+    assert len(at.tabs) == 5  # attention, rollout, gradient rollout, all methods, is this faithful?
     images = [c for c in at.get("plotly_chart") if "im_scores" not in c.proto.id]
     assert len(images) == 3 + 3  # attention, rollout, gradient rollout tabs + all-methods columns
     assert figure(at, "attention")["data"][0]["type"] == "image"
