@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from transformers import BartConfig, BartForConditionalGeneration
 
 from models.dates import EVAL_SEED, build_tokenizer, encode_batch, evaluate_dates, make_example
 from models.scenes import check_seed
+from models.training import lr_at, resume, save_checkpoint
 
 DEFAULT_OUT = Path("models/bundled/iso-dates")
 
@@ -52,13 +52,6 @@ def build_model(tokenizer, d_model: int = 128, encoder_heads: int = 4, decoder_h
     return model
 
 
-def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
-    """Linear warmup to `peak`, then cosine decay to zero."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    return peak * 0.5 * (1 + math.cos(math.pi * min((step - warmup) / max(total - warmup, 1), 1.0)))
-
-
 def train(steps: int = 6000, seed: int = 0, out: Path = DEFAULT_OUT, batch_size: int = 128, peak_lr: float = 1e-3,
           d_model: int = 128, encoder_heads: int = 4, decoder_heads: int = 2, eval_every: int = 1000, threads: int = 1,
           checkpoints: Path | None = None, checkpoint_every: int = 250, stop_after: int | None = None,
@@ -74,17 +67,7 @@ def train(steps: int = 6000, seed: int = 0, out: Path = DEFAULT_OUT, batch_size:
     settings = {"steps": steps, "seed": seed, "batch_size": batch_size, "peak_lr": peak_lr, "d_model": d_model,
                 "encoder_heads": encoder_heads, "decoder_heads": decoder_heads}
     checkpoint = None if checkpoints is None else Path(checkpoints) / "dates.pt"
-    first, elapsed, curve = 0, 0.0, []
-    if checkpoint is not None and checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False)
-        if state["settings"] != settings:
-            raise ValueError(f"{checkpoint} holds a run with other settings: remove it or use another --checkpoints.")
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        rng.bit_generator.state = state["data_rng"]
-        torch.set_rng_state(state["torch_rng"])
-        first, elapsed, curve = state["step"], state["elapsed_s"], state["curve"]
-        print(f"resuming from {checkpoint} at step {first}", flush=True)
+    first, elapsed, curve = resume(checkpoint, settings, model, optimiser, rng)
     start = time.time() - elapsed
     warmup = max(steps // 20, 1)
     for step in range(first, steps):
@@ -107,12 +90,7 @@ def train(steps: int = 6000, seed: int = 0, out: Path = DEFAULT_OUT, batch_size:
             curve.append(point)
             print(json.dumps(point), flush=True)
         if checkpoint is not None and (done % checkpoint_every == 0 or done == steps or done == stop_after):
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            partial = checkpoint.with_suffix(".partial")
-            torch.save({"settings": settings, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                        "data_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "step": done,
-                        "elapsed_s": time.time() - start, "curve": curve}, partial)
-            partial.replace(checkpoint)
+            save_checkpoint(checkpoint, settings, model, optimiser, rng, done, time.time() - start, curve)
         if stop_after is not None and stop_after <= done < steps:
             return {"stopped_at": done}
     wall = time.time() - start

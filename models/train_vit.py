@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from tqdm import tqdm
 from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
 from explain.evaluate import macro_f1
+from models.training import lr_at, resume, save_checkpoint
 from models.scenes import (
     CLASS_NAMES,
     EVAL_SEED,
@@ -169,14 +169,6 @@ def mimetic_init(model: ViTForImageClassification, generator: torch.Generator,
         attention.o_proj.weight.copy_((root[:, None] * vh).T)
 
 
-def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
-    """Linear warmup to ``peak`` over ``warmup`` steps, then cosine decay to zero."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(total - warmup, 1)
-    return peak * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-
 @torch.no_grad()
 def predict(model: ViTForImageClassification, images: np.ndarray, batch: int = 256) -> np.ndarray:
     """(N, C) sigmoid probabilities for (N, H, W, 3) uint8 images."""
@@ -207,14 +199,6 @@ def write_samples(model: ViTForImageClassification, samples_dir: Path, n: int = 
     meta = {"generator_version": GENERATOR_VERSION, "seed": SAMPLE_SEED, "samples": records}
     (samples_dir / "samples.json").write_text(json.dumps(meta, indent=2) + "\n")
     return records
-
-
-def _save_checkpoint(path: Path, state: dict) -> None:
-    """Write a checkpoint atomically (a killed write never leaves a half file behind)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    torch.save(state, partial)
-    partial.replace(path)
 
 
 def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: int = 64,
@@ -276,18 +260,7 @@ def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: in
                 "layers": layers, "heads": heads, "token_labels": token_labels, "init": init,
                 "generator_version": GENERATOR_VERSION}
     checkpoint = None if checkpoints is None else Path(checkpoints) / "vit.pt"
-    first_step, elapsed_before, curve = 0, 0.0, []
-    if checkpoint is not None and checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False)
-        if state["settings"] != settings:
-            raise ValueError(f"{checkpoint} holds a run with other settings ({state['settings']}): "
-                             "remove it or give another --checkpoints directory.")
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        rng.bit_generator.state = state["scene_rng"]
-        torch.set_rng_state(state["torch_rng"])
-        first_step, elapsed_before, curve = state["step"], state["elapsed_s"], state["curve"]
-        print(f"resuming from {checkpoint} at step {first_step}", flush=True)
+    first_step, elapsed_before, curve = resume(checkpoint, settings, model, optimiser, rng)
 
     start = time.time() - elapsed_before
     metrics: dict = curve[-1] if curve else {}
@@ -320,11 +293,7 @@ def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: in
             tqdm.write(json.dumps(metrics))
         done = step + 1
         if checkpoint is not None and (done % checkpoint_every == 0 or done == steps or done == stop_after):
-            _save_checkpoint(checkpoint, {
-                "settings": settings, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                "scene_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "step": done,
-                "elapsed_s": time.time() - start, "curve": curve,
-            })
+            save_checkpoint(checkpoint, settings, model, optimiser, rng, done, time.time() - start, curve)
         if stop_after is not None and done >= stop_after and done < steps:
             return {"stopped_at": done}
     wall = time.time() - start

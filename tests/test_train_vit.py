@@ -8,7 +8,8 @@ import pytest
 import torch
 from transformers import ViTForImageClassification
 
-from models.train_vit import build_config, lr_at, mimetic_init, sincos_position_embeddings
+from models.train_vit import build_config, mimetic_init, sincos_position_embeddings
+from models.training import lr_at
 
 
 def test_sincos_position_code_by_hand() -> None:

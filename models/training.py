@@ -1,0 +1,56 @@
+"""What the three training commands share: the learning-rate schedule and checkpoints that make a killed
+run continue exactly where it stopped (model, optimiser, the data stream's random state, torch's random
+state, the step, the wall time so far and the held-out curve)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
+    """Linear warmup to ``peak`` over ``warmup`` steps, then cosine decay to zero at ``total``."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(total - warmup, 1)
+    return peak * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def save_checkpoint(path: Path, settings: dict, model: torch.nn.Module, optimiser: torch.optim.Optimizer,
+                    data_rng: np.random.Generator, step: int, elapsed_s: float, curve: list) -> None:
+    """Write everything a resumed run needs, atomically (a killed write leaves the previous checkpoint)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    torch.save({"settings": settings, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                "data_rng": data_rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "step": step,
+                "elapsed_s": elapsed_s, "curve": curve}, partial)
+    partial.replace(path)
+
+
+def resume(path: Path | None, settings: dict, model: torch.nn.Module, optimiser: torch.optim.Optimizer,
+           data_rng: np.random.Generator) -> tuple[int, float, list]:
+    """Load a checkpoint of a run with the same `settings` into model, optimiser and random states.
+
+    Returns:
+        (the step to continue from, the wall time already spent, the curve so far); (0, 0.0, []) when
+        there is no checkpoint.
+
+    Raises:
+        ValueError: the checkpoint belongs to a run with other settings.
+    """
+    if path is None or not Path(path).is_file():
+        return 0, 0.0, []
+    state = torch.load(path, weights_only=False)
+    if state["settings"] != settings:
+        raise ValueError(f"{path} holds a run with other settings ({state['settings']}): "
+                         "remove it or give another --checkpoints directory.")
+    model.load_state_dict(state["model"])
+    optimiser.load_state_dict(state["optimiser"])
+    data_rng.bit_generator.state = state.get("data_rng", state.get("scene_rng"))
+    torch.set_rng_state(state["torch_rng"])
+    print(f"resuming from {path} at step {state['step']}", flush=True)
+    return state["step"], state["elapsed_s"], state["curve"]
