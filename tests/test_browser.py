@@ -13,6 +13,7 @@ The image model is the bundled shapes-vit when trained, else a tiny random ViT c
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -31,10 +32,13 @@ OTHER = "other (directory or hub id)…"
 SHAPES_VIT = ROOT / "models" / "bundled" / "shapes-vit"
 SENTENCE = "The quick brown fox jumped over the lazy dog because it wanted to reach the river before dark."
 EXCEPTION = '[data-testid="stException"]'
+STREAMLIT_PROBE = re.compile(r"//[^/]+/[\w-]+/_stcore/(health|host-config)$")
 # Every page and its URL path ("" is the default page, Home).
 PAGES = {
     "home": "", "text-attention": "text-attention", "head-comparison": "heads", "text-rollout": "text-rollout",
-    "image": "image", "decoder": "decoder", "encoder-decoder": "encoder-decoder",
+    "image": "image", "decoder": "decoder", "encoder-decoder": "encoder-decoder", "learn-head": "learn-head",
+    "learn-positions": "learn-positions", "learn-words": "learn-words", "learn-patches": "learn-patches",
+    "learn-rollout": "learn-rollout",
 }
 
 
@@ -118,6 +122,12 @@ def browser_page(server):
         errors: list[str] = []
         tab.on("console", lambda message: errors.append(f"console: {message.text}") if message.type == "error" else None)
         tab.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+        # Failed requests, by URL (a console error names none). Opening a page's own URL, Streamlit's frontend
+        # first looks for its server under that path (/decoder/_stcore/health, .../host-config) and, on a 404,
+        # at the root: those two probes are its normal start, not failures. Anything else counts.
+        tab.on("response", lambda response: errors.append(f"{response.status} {response.url}")
+               if response.status >= 400 and not STREAMLIT_PROBE.search(response.url) else None)
+        tab.on("requestfailed", lambda request: errors.append(f"request failed: {request.url} ({request.failure})"))
         yield tab, errors
         browser.close()
 
@@ -295,6 +305,14 @@ def test_every_page_in_a_real_browser(server, browser_page, image_query, screens
     )
     assert_page_ok(tab, "image with a bad upload")
 
+    # The Learn pages, each with its figures drawn.
+    for name, minimum in (("learn-head", 4), ("learn-positions", 4), ("learn-words", 2), ("learn-patches", 3),
+                          ("learn-rollout", 3)):
+        tab.goto(f"{base}/{PAGES[name]}")
+        heatmaps_visible(tab, minimum)
+        settle(tab)
+        screenshot(tab, screenshots, name)
+
     # Every page is reachable by its own URL.
     for name, path in PAGES.items():
         tab.goto(f"{base}/{path}")
@@ -303,4 +321,5 @@ def test_every_page_in_a_real_browser(server, browser_page, image_query, screens
 
     for label, seconds in timings.items():
         print(f"TIMING {label}: {seconds:.2f} s")
-    assert not errors, "the browser logged errors:\n" + "\n".join(errors[:20])
+    failures = [e for e in errors if not e.startswith("console: Failed to load resource")]  # named by URL above
+    assert not failures, "the browser logged errors:\n" + "\n".join(failures[:20])
