@@ -87,7 +87,7 @@ st.plotly_chart(stat_heatmap(stats[stat], title=described[stat], colormap=cmap,
                              value_label=distance_unit if stat == "distance" else stat),
                 config=PLOTLY_CONFIG, key="hc_stat_chart")
 table = pd.DataFrame(rows).round(4)
-st.dataframe(table, hide_index=True, width="stretch", height=280)
+st.dataframe(table, hide_index=True, width="stretch", height=min(36 * (len(table) + 1) + 3, 460))
 st.download_button("Statistics (CSV)", table.to_csv(index=False).encode(), file_name="head_statistics.csv", mime="text/csv")
 st.caption(f"Entropy in nats (uniform over T tokens is log T); distance in {distance_unit}; the other columns are "
            "shares or scores of attention, averaged over query tokens. Induction is NaN when nothing repeats.")

@@ -104,6 +104,7 @@ def train(steps: int = 6000, seed: int = 0, out: Path = DEFAULT_OUT, batch_size:
                  "exact_match": measured["exact_match"], **measured["alignment"]}
     (out / "alignment.json").write_text(json.dumps(alignment, indent=2) + "\n")
     summary = {"settings": settings, "threads": threads, "wall_time_s": round(wall, 1),
+               "cpu_time_s": round(time.process_time(), 1),
                "params": sum(p.numel() for p in model.parameters()), "curve": curve, "evaluation": measured}
     (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -106,6 +106,7 @@ def train(steps: int = 4000, seed: int = 0, out: Path = DEFAULT_OUT, batch_size:
              "previous_token_scores": measured["previous_token"]}
     (out / "heads.json").write_text(json.dumps(heads, indent=2) + "\n")
     summary = {"settings": settings, "threads": threads, "wall_time_s": round(wall, 1),
+               "cpu_time_s": round(time.process_time(), 1),
                "params": sum(p.numel() for p in model.parameters()), "curve": curve, "evaluation": measured}
     (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

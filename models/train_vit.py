@@ -304,6 +304,7 @@ def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: in
                                   image_mean=list(IMAGE_MEAN), image_std=list(IMAGE_STD))
     processor.save_pretrained(out)
     summary = {"steps": steps, "seed": seed, "batch_size": batch_size, "wall_time_s": round(wall, 1),
+               "cpu_time_s": round(time.process_time(), 1),
                "params": n_params, "generator_version": GENERATOR_VERSION, **metrics, "curve": curve}
     if samples is not None:
         summary["samples"] = write_samples(model, samples)
