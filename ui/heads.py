@@ -54,9 +54,13 @@ def decoder_heads(capture: Capture, loaded: LoadedModel, colormap: str) -> None:
             layer, head, score = _best(induction)
             st.caption(f"Strongest induction head on this input: **layer {layer}, head {head}** ({score:.2f}).")
     measured = measured_heads(loaded)
-    if measured:
-        st.markdown("**Measured on held-out repeated sequences** (from the model's training run, see its model card):")
-        st.json(measured, expanded=False)
+    if measured and {"induction_head", "previous_token_head"} <= set(measured):
+        induction, previous = measured["induction_head"], measured["previous_token_head"]
+        st.success(f"Measured on {measured['evaluation']['sequences']:,} held-out repeated sequences (model card): "
+                   f"**induction head: layer {induction['layer']}, head {induction['head']}** (score "
+                   f"{induction['score']:.2f}); **previous-token head: layer {previous['layer']}, head "
+                   f"{previous['head']}** ({previous['score']:.2f}); the second copy is predicted with accuracy "
+                   f"{measured['repeat_accuracy']:.2f}.")
     st.caption("A previous-token head copies the token before each position into it; an induction head then finds "
                "the earlier occurrence of the current token and attends to the token that followed it ([A][B] … [A] "
                "→ [B]). Together they complete repeated sequences.")
