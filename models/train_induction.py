@@ -44,7 +44,7 @@ def build_model(tokenizer, hidden_size: int = 128, layers: int = 2, heads: int =
 def train(steps: int = 4000, seed: int = 0, out: Path = DEFAULT_OUT, batch_size: int = 64, peak_lr: float = 1e-3,
           hidden_size: int = 128, layers: int = 2, heads: int = 4, eval_every: int = 500, threads: int = 1,
           checkpoints: Path | None = None, checkpoint_every: int = 250, stop_after: int | None = None,
-          eval_sequences: int = 1000) -> dict:
+          eval_sequences: int = 1000, schedule: str = "cosine") -> dict:
     """Train from scratch (or resume) and save model, tokenizer and heads.json; returns the summary."""
     check_seed(seed, "train")
     torch.set_num_threads(threads)
@@ -56,6 +56,8 @@ def train(steps: int = 4000, seed: int = 0, out: Path = DEFAULT_OUT, batch_size:
     optimiser = torch.optim.AdamW(model.parameters(), lr=peak_lr, weight_decay=0.01)
     settings = {"steps": steps, "seed": seed, "batch_size": batch_size, "peak_lr": peak_lr,
                 "hidden_size": hidden_size, "layers": layers, "heads": heads}
+    if schedule != "cosine":
+        settings["schedule"] = schedule
     checkpoint = None if checkpoints is None else Path(checkpoints) / "induction.pt"
     first, elapsed, curve = resume(checkpoint, settings, model, optimiser, rng)
     validation = make_batch(np.random.default_rng(VALIDATION_SEED), 256, words, tokenizer.pad_token_id,
@@ -68,7 +70,7 @@ def train(steps: int = 4000, seed: int = 0, out: Path = DEFAULT_OUT, batch_size:
         mask = (torch.arange(batch.ids.shape[1])[None, :] < batch.lengths[:, None]).long()
         labels = batch.ids.masked_fill(mask == 0, -100)
         for group in optimiser.param_groups:
-            group["lr"] = lr_at(step, steps, peak_lr, warmup)
+            group["lr"] = lr_at(step, steps, peak_lr, warmup, schedule)
         loss = model(input_ids=batch.ids, attention_mask=mask, labels=labels).loss
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -123,9 +125,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoints", type=Path, default=Path("/tmp/induction-lm-checkpoints"))
     parser.add_argument("--checkpoint-every", type=int, default=250)
     parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
+                        help="learning rate after the warm-up: cosine decay to zero, or constant")
     args = parser.parse_args(argv)
     summary = train(args.steps, args.seed, args.out, batch_size=args.batch_size, peak_lr=args.lr, threads=args.threads,
-                    checkpoints=args.checkpoints, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every)
+                    checkpoints=args.checkpoints, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+                    schedule=args.schedule)
     print(json.dumps({k: summary[k] for k in ("wall_time_s", "params")} | {"evaluation": {
         k: summary["evaluation"][k] for k in ("best_induction", "best_previous_token", "repeat_accuracy")}}, indent=2))
 

@@ -11,10 +11,15 @@ import numpy as np
 import torch
 
 
-def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
-    """Linear warmup to ``peak`` over ``warmup`` steps, then cosine decay to zero at ``total``."""
+def lr_at(step: int, total: int, peak: float, warmup: int, schedule: str = "cosine") -> float:
+    """Linear warmup to ``peak`` over ``warmup`` steps, then cosine decay to zero at ``total`` (or, with
+    ``schedule="constant"``, ``peak`` until the end)."""
     if step < warmup:
         return peak * (step + 1) / warmup
+    if schedule == "constant":
+        return peak
+    if schedule != "cosine":
+        raise ValueError(f"Unknown schedule '{schedule}': choose cosine or constant.")
     progress = (step - warmup) / max(total - warmup, 1)
     return peak * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 

@@ -109,3 +109,10 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path) -> None:
     assert resumed["val_macro_f1"] == whole["val_macro_f1"] and len(resumed["curve"]) == len(whole["curve"]) == 1
     with pytest.raises(ValueError, match="other settings"):
         train(6, 7, tmp_path / "other", None, checkpoints=tmp_path / "ckpt", **tiny)
+
+
+def test_constant_schedule_and_unknown_ones() -> None:
+    assert lr_at(5, 100, 1.0, 10, "constant") == pytest.approx(0.6)  # still warming up
+    assert lr_at(99, 100, 1.0, 10, "constant") == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="Unknown schedule"):
+        lr_at(50, 100, 1.0, 10, "linear")
