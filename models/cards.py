@@ -62,8 +62,8 @@ MLP {config['intermediate_size']}, rotary positions (theta {config.get('rope_the
 ```
 python -m models.train_induction
 ```
-(defaults: `--steps {settings['steps']} --batch-size {settings['batch_size']} --lr {settings['peak_lr']:g} --seed {settings['seed']}`;
-AdamW, weight decay 0.01, 5% warm-up then cosine decay, gradient clipping at 1.0; checkpoints every 250 steps,
+(defaults: `--steps {settings['steps']} --batch-size {settings['batch_size']} --lr {settings['peak_lr']:g} --schedule {settings.get('schedule', 'cosine')} --seed {settings['seed']}`;
+AdamW, weight decay 0.01, 5% warm-up then a {settings.get('schedule', 'cosine')} learning rate, gradient clipping at 1.0; checkpoints every 250 steps,
 resumed when started again.) Wall time: {training['wall_time_s'] / 60:.1f} min with {training['threads']} torch thread
 on a 2-core machine{training.get('wall_note', '')}.
 
@@ -152,9 +152,126 @@ Held-out curve (240 dates of seed 20261126 at each point):
 """
 
 
+def vit_card(directory: Path) -> str:
+    """The shapes-vit card, from training.json (the run's summary and curve), evaluation.json (`python -m
+    explain evaluate --json`), errors.json (the error analysis before and after) and ../samples/samples.json."""
+    training = json.loads((directory / "training.json").read_text())
+    evaluation = json.loads((directory / "evaluation.json").read_text())
+    errors = json.loads((directory / "errors.json").read_text())
+    samples = json.loads((directory.parent / "samples" / "samples.json").read_text())["samples"]
+    config = json.loads((directory / "config.json").read_text())
+    exact = sum(sorted(s["predicted"]) == sorted(s["labels"]) for s in samples)
+    classification = evaluation["classification"]
+    per_class = ", ".join(f"{name} {value:.3f}" for name, value in classification["per_class_f1"].items())
+    pointing = evaluation["pointing_game"]
+    faithful = evaluation.get("faithfulness", {})
+    size = sum(p.stat().st_size for p in directory.iterdir() if p.is_file()) / 2**20
+
+    def breakdown(name: str) -> str:
+        data = errors[name]
+        missed = data["missed"]
+        sizes = ", ".join(f"{k} {v:.3f}" for k, v in missed["by_size"].items())
+        counts = ", ".join(f"{k} {v:.3f}" for k, v in missed["by_count"].items())
+        classes = ", ".join(f"{k} {v:.3f}" for k, v in missed["by_class"].items())
+        swaps = "; ".join(f"{k}: {v}" for k, v in data["false_alarms"]["digit_swaps"].items())
+        return (f"- **{name}** ({data['n_scenes']:,} scenes of seed {data['seed']}, generator {data['generator']}): "
+                f"macro F1 {data['macro_f1']:.3f}, exact match {data['exact_match']:.3f}. Objects missed by size "
+                f"(area terciles at {data['area_terciles_px'][0]:.0f} and {data['area_terciles_px'][1]:.0f} px): "
+                f"{sizes}; by object count: {counts}; by class: {classes}. Digit swaps: {swaps}.")
+
+    rows = "\n".join(f"| {method.replace('_', ' ')} | {values['single']:.3f} | {values['multi']:.3f} | {values['all']:.3f} |"
+                     for method, values in pointing.items())
+    random = evaluation["random_pointer"]
+    faith_rows = "\n".join(
+        f"| {method.replace('_', ' ')} | {v['deletion_auc']:.3f} | {v['insertion_auc']:.3f} | {v['pixel_accuracy']:.3f} | "
+        f"{v['mean_iou']:.3f} | {v['average_precision']:.3f} |" for method, v in faithful.items())
+    curve = _curve_table(training["curve"], {"val_loss": "held-out BCE", "val_macro_f1": "held-out macro F1"})
+    return f"""# shapes-vit
+
+A small multi-label Vision Transformer trained **by this project, offline, from random initialisation** on
+synthetic scenes from `models/scenes.py`, so that explanations (attention maps, attention rollout, gradient
+rollout) can be scored against known object masks. It is a plain `transformers.ViTForImageClassification`; load
+it with `ViTForImageClassification.from_pretrained(dir, attn_implementation="eager")` and
+`AutoImageProcessor.from_pretrained(dir)` (no project code needed). {size:.1f} MB on disk.
+
+## Figures ({evaluation['n_scenes']:,} held-out scenes, seed {evaluation['seed']}, generator {evaluation['generator_version']}: `python -m explain evaluate --scenes {evaluation['n_scenes']} --json`, {evaluation['seconds'] / 60:.0f} min)
+
+| metric | value | target |
+|---|---|---|
+| macro F1 (threshold 0.5) | **{classification['macro_f1']:.3f}** | >= 0.95 |
+| lowest per-class F1 | **{min(classification['per_class_f1'].values()):.3f}** | >= 0.9 |
+| gradient-rollout pointing game, 2+-object scenes | **{pointing['gradient_rollout']['multi']:.3f}** | >= 0.9 |
+| sample scenes predicted exactly (the first 8 of seed {json.loads((directory.parent / 'samples' / 'samples.json').read_text())['seed']}, not picked) | **{exact} of {len(samples)}** | >= 7 |
+| exact match | {classification['exact_match']:.3f} | |
+| class sensitivity of gradient rollout (random patch) | {evaluation['class_sensitivity']['gradient_rollout']:.3f} ({evaluation['class_sensitivity']['random_pointer']:.3f}) | |
+
+Per-class F1: {per_class}.
+
+Pointing game (top patch inside the object's patch mask grown by one patch), {evaluation['n_objects']['single']:,}
+objects in 1-object scenes and {evaluation['n_objects']['multi']:,} in 2+-object scenes:
+
+| method | 1-object | 2+-object | all |
+|---|---|---|---|
+{rows}
+| random patch (expected) | {random['single']:.3f} | {random['multi']:.3f} | {random['all']:.3f} |
+
+Faithfulness and localisation (explain.faithfulness; per object, its class's probability; deletion: lower is
+better; insertion, pixel accuracy, mean IoU and average precision: higher is better):
+
+| method | deletion AUC | insertion AUC | pixel accuracy | mean IoU | average precision |
+|---|---|---|---|---|---|
+{faith_rows}
+
+## Where the errors were, before and after (`explain.evaluate.error_breakdown`)
+{breakdown('before')}
+{breakdown('after')}
+
+The misses of the previous model fell with object size, not with the number of objects: small objects (a 3 or
+a 7 a few patches wide) were the problem, so generator 2.0.0 draws radii of 9-14 px instead of 7-12 px (still
+1-3 objects with masks, clutter and both digit classes), and the training runs {training['steps'] / 7000:.1f} times
+as long as the previous model's 7,000 steps.
+
+## Classes (multi-label, sigmoid outputs)
+`circle, square, triangle, star, cross, ring, digit_3, digit_7` (the digits are handwritten glyphs from
+scikit-learn's bundled `load_digits`).
+
+## Data
+Generator `models/scenes.py`, version {training['generator_version']}: 64x64 RGB, 1-3 objects of different classes
+(30% / 40% / 30%), radius 9-14 px, random colour and rotation (digits tilted at most 30 degrees), textured noisy
+background, clutter lines and blobs. Training scenes are generated on the fly from seed {training['seed']}
+(< 10**6); the held-out batch during training is 512 scenes of seed 999999; evaluation seeds are >= 10**6.
+
+## Architecture
+ViT, 64x64 input, 8x8 patches (8x8 grid + [CLS] = 65 tokens), {config['num_hidden_layers']} layers,
+{config['num_attention_heads']} heads, hidden {config['hidden_size']}, MLP {config['intermediate_size']}, no dropout,
+{training['params'] / 1e6:.2f} M parameters.
+
+## Training
+```
+python -m models.train_vit
+```
+(the defaults are this model's settings: {training['steps']:,} steps of {training['batch_size']} scenes, seed {training['seed']},
+peak lr 1e-3 with 5% warm-up and cosine decay, AdamW (weight decay 0.05 on matrices), mimetic attention
+initialisation with 2-D sine-cosine position codes as the position embeddings' start, token labelling (every
+patch token also trained, through the same classifier head, on the classes of the objects covering it);
+checkpoints every 500 steps, resumed when started again.) Wall time {training['wall_time_s'] / 60:.0f} min on a
+2-core machine{training.get('wall_note', '')}.
+
+Held-out curve (512 scenes of seed 999999):
+
+{curve}
+{training.get('notes', '')}
+"""
+
+
 def main(argv: list[str] | None = None) -> None:
     for directory in map(Path, argv if argv is not None else sys.argv[1:]):
-        card = induction_card(directory) if (directory / "heads.json").is_file() else dates_card(directory)
+        if (directory / "evaluation.json").is_file():
+            card = vit_card(directory)
+        elif (directory / "heads.json").is_file():
+            card = induction_card(directory)
+        else:
+            card = dates_card(directory)
         (directory / "README.md").write_text(card)
         print(f"wrote {directory / 'README.md'}")
 

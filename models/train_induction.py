@@ -116,7 +116,7 @@ def train(steps: int = 4000, seed: int = 0, out: Path = DEFAULT_OUT, batch_size:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=0, help="training seed, < 10**6")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--checkpoints", type=Path, default=Path("/tmp/induction-lm-checkpoints"))
     parser.add_argument("--checkpoint-every", type=int, default=250)
-    parser.add_argument("--eval-every", type=int, default=500)
-    parser.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
+    parser.add_argument("--eval-every", type=int, default=1000)
+    parser.add_argument("--schedule", choices=("cosine", "constant"), default="constant",
                         help="learning rate after the warm-up: cosine decay to zero, or constant")
     args = parser.parse_args(argv)
     summary = train(args.steps, args.seed, args.out, batch_size=args.batch_size, peak_lr=args.lr, threads=args.threads,
