@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from explain.learn import position_table, similarity, sinusoidal_encoding
-from ui import params, widgets
+from ui import params
 from ui.state import load_model
 from viz.heatmaps import attention_heatmap, head_grid
 from viz.plotting import PLOTLY_CONFIG

@@ -332,7 +332,7 @@ def error_breakdown(model_name: str = "shapes-vit", n_scenes: int = 1000, seed: 
     wrong = predicted != truth
     macro, per_class = macro_f1(probs_array, labels, threshold)
     return {
-        "n_scenes": n_scenes, "n_objects": int(len(areas)), "seed": seed,
+        "n_scenes": n_scenes, "n_objects": int(len(areas)), "seed": seed, "generator": GENERATOR_VERSION,
         "area_terciles_px": [float(c) for c in cuts],
         "exact_match": float(np.mean(~wrong.any(axis=1))), "macro_f1": macro,
         "per_class_f1": dict(zip(names, per_class)),

@@ -21,7 +21,7 @@ def _curve_table(curve: list[dict], columns: dict[str, str]) -> str:
 def induction_card(directory: Path) -> str:
     training = json.loads((directory / "training.json").read_text())
     heads = json.loads((directory / "heads.json").read_text())
-    settings, evaluation = training["settings"], training["evaluation"]
+    settings = training["settings"]
     config = json.loads((directory / "config.json").read_text())
     induction, previous = heads["induction_head"], heads["previous_token_head"]
     return f"""# induction-lm
