@@ -8,8 +8,11 @@ import streamlit as st
 import torch
 
 import models
+from explain.runtime import tune_allocator
 from ui import params
 from ui.state import model_names, warm_up
+
+tune_allocator()  # captures reuse freed memory instead of faulting it in again (explain/runtime.py)
 
 # A local icon: ":material/..." page icons are fetched from a font CDN, which fails (and logs errors) offline.
 ICON = Path(__file__).resolve().parent / "ui" / "icon.png"

@@ -359,6 +359,9 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for bad input, with one sentence on stderr)."""
+    from explain.runtime import tune_allocator
+
+    tune_allocator()
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
