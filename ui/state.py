@@ -246,8 +246,11 @@ def bundled_model_rows() -> list[dict]:
             continue
         size = sum(f.stat().st_size for f in Path(spec.source).rglob("*") if f.is_file())
         rows.append({
-            "model": spec.name, "kind": spec.kind, "layers": spec.layers, "heads": spec.heads,
-            "input": f"up to {spec.max_length} tokens" if spec.kind == "text" else f"{spec.image_size[0]}x{spec.image_size[1]} px, {spec.patch_grid[0]}x{spec.patch_grid[1]} patches",
+            "model": spec.name, "kind": spec.kind,
+            "input": (f"{spec.image_size[0]}x{spec.image_size[1]} px, {spec.patch_grid[0]}x{spec.patch_grid[1]} patches"
+                      if spec.kind == "image" else f"up to {spec.max_length} tokens"),
+            "layers x heads": (f"{spec.layers}+{spec.decoder_layers} x {spec.heads}" if spec.kind == "seq2seq"
+                               else f"{spec.layers} x {spec.heads}"),
             "size (MB)": round(size / 1e6, 1), "description": spec.description,
         })
     return rows
