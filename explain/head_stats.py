@@ -93,6 +93,8 @@ def induction_scores(attentions: torch.Tensor, first_start: int, second_start: i
     Args:
         attentions: (L, H, T, T).
     """
+    if length < 1:
+        raise ValueError(f"A repeated segment needs at least one token, not {length}.")
     if not (0 <= first_start and first_start + length <= second_start and second_start + length <= attentions.shape[-1]):
         raise ValueError(f"A segment of {length} tokens at {first_start} and again at {second_start} does not fit "
                          f"{attentions.shape[-1]} tokens without overlapping.")
@@ -112,6 +114,7 @@ def repeated_token_induction(attentions: torch.Tensor, token_ids: list[int]) -> 
         attentions: (L, H, T, T).
         token_ids: T token ids.
     """
+    token_ids = [int(token) for token in token_ids]  # a tensor's elements would hash by identity
     seen: dict[int, list[int]] = {}
     rows, cols, weights = [], [], []
     for t, token in enumerate(token_ids):

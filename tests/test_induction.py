@@ -47,7 +47,18 @@ def test_induction_on_any_input_by_hand():
     attentions = torch.zeros(1, 1, 6, 6)
     attentions[0, 0, 3, 1], attentions[0, 0, 4, 2] = 0.9, 0.5
     torch.testing.assert_close(repeated_token_induction(attentions, ids), torch.tensor([[0.7]]))
+    torch.testing.assert_close(repeated_token_induction(attentions, torch.tensor(ids)), torch.tensor([[0.7]]))  # ids as a tensor
     assert torch.isnan(repeated_token_induction(attentions, [1, 2, 3, 4, 5, 6])).all()
+    # adjacent repeats [3, 3, 3]: at position 2 the earlier 3 at 0 is followed by position 1 (counted); at 1 the
+    # earlier 3's follower is position 1 itself, which is the query: skipped
+    chain = torch.zeros(1, 1, 3, 3)
+    chain[0, 0, 2, 1], chain[0, 0, 1, 1] = 0.4, 1.0
+    torch.testing.assert_close(repeated_token_induction(chain, [3, 3, 3]), torch.tensor([[0.4]]))
+
+
+def test_induction_scores_refuse_an_empty_segment():
+    with pytest.raises(ValueError, match="at least one token"):
+        induction_scores(torch.zeros(1, 1, 6, 6), 1, 3, 0)
 
 
 def test_sequences_repeat_a_segment_at_a_random_distance():
