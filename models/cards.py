@@ -194,7 +194,7 @@ rollout) can be scored against known object masks. It is a plain `transformers.V
 it with `ViTForImageClassification.from_pretrained(dir, attn_implementation="eager")` and
 `AutoImageProcessor.from_pretrained(dir)` (no project code needed). {size:.1f} MB on disk.
 
-## Figures ({evaluation['n_scenes']:,} held-out scenes, seed {evaluation['seed']}, generator {evaluation['generator_version']}: `python -m explain evaluate --scenes {evaluation['n_scenes']} --json`, {evaluation['seconds'] / 60:.0f} min)
+## Figures ({evaluation['n_scenes']:,} held-out scenes, seed {evaluation['seed']}, generator {evaluation['generator_version']}: `python -m explain evaluate --scenes {evaluation['n_scenes']} --no-perturbation --json`, {evaluation['seconds'] / 60:.0f} min)
 
 | metric | value | target |
 |---|---|---|
@@ -215,8 +215,10 @@ objects in 1-object scenes and {evaluation['n_objects']['multi']:,} in 2+-object
 {rows}
 | random patch (expected) | {random['single']:.3f} | {random['multi']:.3f} | {random['all']:.3f} |
 
-Faithfulness and localisation (explain.faithfulness; per object, its class's probability; deletion: lower is
-better; insertion, pixel accuracy, mean IoU and average precision: higher is better):
+Faithfulness and localisation on the first {evaluation.get('faithfulness_scenes', evaluation['n_scenes']):,} of these scenes
+(`python -m explain evaluate --scenes {evaluation.get('faithfulness_scenes', evaluation['n_scenes'])} --json`,
+{evaluation.get('faithfulness_seconds', 0) / 60:.0f} min; explain.faithfulness; per object, its class's probability;
+deletion: lower is better; insertion, pixel accuracy, mean IoU and average precision: higher is better):
 
 | method | deletion AUC | insertion AUC | pixel accuracy | mean IoU | average precision |
 |---|---|---|---|---|---|
