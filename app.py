@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# pandas is imported in full here, before any page draws and before the warm-up thread starts: plotly takes
+# pandas from sys.modules without the import lock, and a page drawing while another thread was still
+# importing pandas failed with "partially initialized module 'pandas' has no attribute 'Series'".
+import pandas  # noqa: F401
 import streamlit as st
 import torch
 

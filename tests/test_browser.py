@@ -127,7 +127,11 @@ def browser_page(server):
         # at the root: those two probes are its normal start, not failures. Anything else counts.
         tab.on("response", lambda response: errors.append(f"{response.status} {response.url}")
                if response.status >= 400 and not STREAMLIT_PROBE.search(response.url) else None)
-        tab.on("requestfailed", lambda request: errors.append(f"request failed: {request.url} ({request.failure})"))
+        # The app's own images and downloads still loading when the test opens the next page are cancelled
+        # (net::ERR_ABORTED); a fetch from anywhere else, such as a CDN offline, counts.
+        tab.on("requestfailed", lambda request: None
+               if request.url.startswith(server[0]) and request.failure == "net::ERR_ABORTED"
+               else errors.append(f"request failed: {request.url} ({request.failure})"))
         yield tab, errors
         browser.close()
 
@@ -210,14 +214,6 @@ def test_every_page_in_a_real_browser(server, browser_page, image_query, screens
     settle(tab)
     screenshot(tab, screenshots, "home")
 
-    # Idle: nobody uses the app for 10 s; the server must not keep a core busy (a file watcher walking a
-    # virtual environment inside the project did).
-    before, started = cpu_seconds(pid), time.monotonic()
-    time.sleep(10)
-    idle = 100 * (cpu_seconds(pid) - before) / (time.monotonic() - started)
-    print(f"TIMING idle server CPU over 10 s: {idle:.1f}%")
-    assert idle < 5.0, f"the idle server used {idle:.1f}% of a core"
-
     # Text attention: first heatmap (model load + capture) for a ~20-token sentence.
     started = time.perf_counter()
     tab.goto(f"{base}/text-attention?" + urllib.parse.urlencode({"text": SENTENCE}))
@@ -228,7 +224,15 @@ def test_every_page_in_a_real_browser(server, browser_page, image_query, screens
     timings["first text heatmap, ~20-token sentence (URL load to drawn)"] = time.perf_counter() - started
     settle(tab)
     assert_page_ok(tab, "text attention")
-    assert tab.locator('[data-testid="stSidebar"]').get_by_text("Text encoder").count() == 1
+    assert tab.locator('[data-testid="stSidebar"]').get_by_text("Text encoder", exact=True).count() == 1
+
+    # Idle: nobody uses the app for 10 s, measured once the model the home page warms up has loaded; the
+    # server must not keep a core busy (a file watcher walking a virtual environment inside the project did).
+    before, started = cpu_seconds(pid), time.monotonic()
+    time.sleep(10)
+    idle = 100 * (cpu_seconds(pid) - before) / (time.monotonic() - started)
+    print(f"TIMING idle server CPU over 10 s: {idle:.1f}%")
+    assert idle < 5.0, f"the idle server used {idle:.1f}% of a core"
 
     # Type a sentence and submit with Ctrl+Enter: the heatmap shows the new tokens.
     area = tab.locator('[data-testid="stTextArea"] textarea').first
@@ -243,7 +247,10 @@ def test_every_page_in_a_real_browser(server, browser_page, image_query, screens
 
     # Change the layer: only the drawing re-runs (the capture is cached).
     started = time.perf_counter()
-    tab.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(has_text="Layer").first.click()
+    # Streamlit 1.67's select box is a react-aria combo box: the keyboard opens its list (a click on it does not).
+    tab.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(has_text="Layer").first.get_by_role(
+        "combobox").focus()
+    tab.keyboard.press("ArrowDown")
     tab.get_by_role("option", name="2", exact=True).click()
     tab.wait_for_function(
         "() => [...document.querySelectorAll('.js-plotly-plot')].some(p => p.textContent.includes('layer 2'))"
@@ -307,7 +314,7 @@ def test_every_page_in_a_real_browser(server, browser_page, image_query, screens
 
     # The Learn pages, each with its figures drawn.
     for name, minimum in (("learn-head", 4), ("learn-positions", 4), ("learn-words", 2), ("learn-patches", 3),
-                          ("learn-rollout", 3)):
+                          ("learn-rollout", 2)):
         tab.goto(f"{base}/{PAGES[name]}")
         heatmaps_visible(tab, minimum)
         settle(tab)
