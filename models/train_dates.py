@@ -26,7 +26,7 @@ from transformers import BartConfig, BartForConditionalGeneration
 
 from models.dates import EVAL_SEED, build_tokenizer, encode_batch, evaluate_dates, make_example
 from models.scenes import check_seed
-from models.training import lr_at, resume, save_checkpoint
+from models.training import lr_at, resume, save_checkpoint, write_summary
 
 DEFAULT_OUT = Path("models/bundled/iso-dates")
 
@@ -103,11 +103,7 @@ def train(steps: int = 6000, seed: int = 0, out: Path = DEFAULT_OUT, batch_size:
                                 "command": "models.dates.evaluate_dates (run by python -m models.train_dates)"},
                  "exact_match": measured["exact_match"], **measured["alignment"]}
     (out / "alignment.json").write_text(json.dumps(alignment, indent=2) + "\n")
-    summary = {"settings": settings, "threads": threads, "wall_time_s": round(wall, 1),
-               "cpu_time_s": round(time.process_time(), 1),
-               "params": sum(p.numel() for p in model.parameters()), "curve": curve, "evaluation": measured}
-    (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return write_summary(out, settings, threads, wall, model, curve, measured)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,7 +24,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from models.induction import EVAL_SEED, build_tokenizer, content_ids, evaluate_induction, make_batch
 from models.scenes import check_seed
-from models.training import lr_at, resume, save_checkpoint
+from models.training import lr_at, resume, save_checkpoint, write_summary
 
 DEFAULT_OUT = Path("models/bundled/induction-lm")
 VALIDATION_SEED = 999_998  # training range, never part of the training stream
@@ -107,11 +107,7 @@ def train(steps: int = 4000, seed: int = 0, out: Path = DEFAULT_OUT, batch_size:
              "repeat_accuracy": measured["repeat_accuracy"], "induction_scores": measured["induction"],
              "previous_token_scores": measured["previous_token"]}
     (out / "heads.json").write_text(json.dumps(heads, indent=2) + "\n")
-    summary = {"settings": settings, "threads": threads, "wall_time_s": round(wall, 1),
-               "cpu_time_s": round(time.process_time(), 1),
-               "params": sum(p.numel() for p in model.parameters()), "curve": curve, "evaluation": measured}
-    (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return write_summary(out, settings, threads, wall, model, curve, measured)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,7 +4,9 @@ state, the step, the wall time so far and the held-out curve)."""
 
 from __future__ import annotations
 
+import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +61,14 @@ def resume(path: Path | None, settings: dict, model: torch.nn.Module, optimiser:
     torch.set_rng_state(state["torch_rng"])
     print(f"resuming from {path} at step {state['step']}", flush=True)
     return state["step"], state["elapsed_s"], state["curve"]
+
+
+def write_summary(out: Path, settings: dict, threads: int, wall_s: float, model: torch.nn.Module, curve: list,
+                  evaluation: dict) -> dict:
+    """The run's summary (settings, wall and CPU time, parameters, held-out curve, final evaluation), written
+    to `out`/training.json, which the model cards are rendered from (models/cards.py)."""
+    summary = {"settings": settings, "threads": threads, "wall_time_s": round(wall_s, 1),
+               "cpu_time_s": round(time.process_time(), 1),
+               "params": sum(p.numel() for p in model.parameters()), "curve": curve, "evaluation": evaluation}
+    (Path(out) / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
