@@ -66,20 +66,34 @@ def test_processor_matches_training_normalisation(processor) -> None:
     torch.testing.assert_close(theirs.float(), ours, atol=1e-5, rtol=0)
 
 
-@pytest.mark.xfail(strict=True, reason="the committed shapes-vit gets 4 of the 8 samples exactly right (macro F1 "
-                   "0.86, see its README); strict: remove this mark when a retrained model passes")
-def test_predicts_every_sample(model: ViTForImageClassification, processor) -> None:
-    meta = json.loads((SAMPLES_DIR / "samples.json").read_text())
-    samples = meta["samples"]
-    assert 6 <= len(samples) <= 10
-    assert any(len(s["labels"]) >= 2 for s in samples)
+def live_predictions(model: ViTForImageClassification, processor, samples: list[dict]) -> list[list[str]]:
+    """Class names scoring >= 0.5, per sample image, by plain transformers."""
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    for sample in samples:
-        image = Image.open(SAMPLES_DIR / sample["file"]).convert("RGB")
-        with torch.no_grad():
-            logits = model(**processor(images=image, return_tensors="pt")).logits[0]
-        predicted = [names[i] for i in torch.nonzero(torch.sigmoid(logits) >= 0.5).flatten().tolist()]
-        assert sorted(predicted) == sorted(sample["labels"]), sample["file"]
+    images = [Image.open(SAMPLES_DIR / sample["file"]).convert("RGB") for sample in samples]
+    with torch.no_grad():
+        probs = torch.sigmoid(model(**processor(images=images, return_tensors="pt")).logits)
+    return [[names[i] for i in torch.nonzero(row >= 0.5).flatten().tolist()] for row in probs]
+
+
+def test_predicts_the_samples(model: ViTForImageClassification, processor) -> None:
+    """The issue's target: at least 7 of the 8 sample scenes (the first 8 of the sample seed, not picked)
+    predicted exactly; samples.json records what the model predicts, not a hand-edited list."""
+    samples = json.loads((SAMPLES_DIR / "samples.json").read_text())["samples"]
+    assert len(samples) == 8
+    assert any(len(s["labels"]) >= 2 for s in samples)
+    predicted = live_predictions(model, processor, samples)
+    assert [sorted(p) for p in predicted] == [sorted(s["predicted"]) for s in samples]
+    exact = sum(sorted(p) == sorted(s["labels"]) for p, s in zip(predicted, samples))
+    assert exact >= 7, f"{exact} of 8 samples predicted exactly"
+
+
+def test_held_out_classification_meets_the_targets() -> None:
+    """Macro F1 >= 0.95 and every class's F1 >= 0.9 on held-out scenes of the evaluation seed."""
+    from explain.evaluate import error_breakdown
+
+    result = error_breakdown("shapes-vit", n_scenes=600)
+    assert result["macro_f1"] >= 0.95, result["macro_f1"]
+    assert min(result["per_class_f1"].values()) >= 0.9, result["per_class_f1"]
 
 
 def test_samples_are_the_generator_output() -> None:

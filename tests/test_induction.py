@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from transformers import LlamaForCausalLM
 
 from explain.head_stats import induction_scores, previous_token_scores, repeated_token_induction
 from models.induction import (
@@ -105,6 +106,9 @@ def test_training_smoke_and_resume_equal_an_uninterrupted_run(tmp_path):
         assert torch.equal(a[name], b[name]), name
     heads = json.loads((tmp_path / "whole" / "heads.json").read_text())
     assert {"induction_head", "previous_token_head", "repeat_accuracy"} <= set(heads)
+    whole, resumed = (json.loads((tmp_path / run / "training.json").read_text()) for run in ("whole", "resumed"))
+    assert [point["step"] for point in resumed["curve"]] == [point["step"] for point in whole["curve"]] == [3]
+    assert resumed["params"] == sum(p.numel() for p in LlamaForCausalLM.from_pretrained(tmp_path / "whole").parameters())
     with pytest.raises(ValueError, match="evaluation seeds"):
         evaluate_induction(None, build_tokenizer(), seed=5)
 
