@@ -30,8 +30,7 @@ generate = st.number_input("Tokens to generate (greedy)", 0, 64, key="dec_genera
 params.publish("dec_generate")
 if loaded is None or not prompt.strip():
     st.stop()
-if loaded.spec.kind != "decoder":
-    st.error(f"'{model_name}' is not a decoder: pick one in the sidebar.")
+if widgets.wrong_kind(loaded, model_name, "decoder"):
     st.stop()
 capture = capture_or_message(decoder_capture, model_name, prompt, int(generate), with_gradients=False)
 if capture is None:

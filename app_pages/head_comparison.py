@@ -38,8 +38,7 @@ else:
     text, pair = widgets.text_input(f"hc_{kind}", with_pair=kind == "text", shared=shared, **({"examples": examples} if examples else {}))
     if loaded is None or not text.strip():
         st.stop()
-    if loaded.spec.kind != kind:
-        st.error(f"'{model_name}' is not a {KINDS[kind].lower()} model: pick one in the sidebar.")
+    if widgets.wrong_kind(loaded, model_name, kind):
         st.stop()
     if kind == "text":
         capture = capture_or_message(text_capture, model_name, text, pair)

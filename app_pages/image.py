@@ -19,8 +19,7 @@ loaded = load_model(model_name)
 choice = widgets.image_input("im")
 if loaded is None or choice is None:
     st.stop()
-if loaded.spec.kind != "image":
-    st.error(f"'{model_name}' is not an image model: pick one in the sidebar.")
+if widgets.wrong_kind(loaded, model_name, "image"):
     st.stop()
 if loaded.spec.name == "shapes-vit" and not choice.sample and choice.image.size != loaded.spec.image_size[::-1]:
     st.warning("The bundled shapes-vit knows only synthetic 64x64 scenes of eight shapes and digits, so its "

@@ -19,8 +19,7 @@ loaded = load_model(name)
 choice = widgets.image_input("lpa")
 if loaded is None or choice is None:
     st.stop()
-if loaded.spec.kind != "image":
-    st.error(f"'{name}' is not an image model: pick one in the sidebar.")
+if widgets.wrong_kind(loaded, name, "image"):
     st.stop()
 result = capture_or_message(lambda: cached(("patches", name, choice.digest), lambda: patch_sequence(loaded, choice.image)))
 if result is None:

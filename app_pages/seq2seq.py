@@ -31,8 +31,7 @@ given = st.text_input("Output to explain (optional; empty: the model's own greed
 params.publish("s2s_output")
 if loaded is None or not source.strip():
     st.stop()
-if loaded.spec.kind != "seq2seq":
-    st.error(f"'{model_name}' is not an encoder-decoder: pick one in the sidebar.")
+if widgets.wrong_kind(loaded, model_name, "seq2seq"):
     st.stop()
 capture = capture_or_message(seq2seq_capture, model_name, source, given or None)
 if capture is None:

@@ -69,10 +69,16 @@ def test_decoder_page_masks_the_future_and_explains_each_generated_token(tiny_ch
     assert at.query_params["prompt"] == PROMPT and at.query_params["dec_generate"] == "3"
 
 
-def test_decoder_page_refuses_a_model_of_another_kind(tiny_checkpoints) -> None:
-    at = with_model("decoder", str(tiny_checkpoints("bart")), "app_pages/decoder.py")
-    assert any("not a decoder" in e.value for e in at.error)
-    assert not at.get("plotly_chart")
+def test_pages_refuse_a_model_of_another_kind(tiny_checkpoints) -> None:
+    """One sentence naming what the chosen model is and what the page needs; nothing drawn."""
+    for kind, family, page, said in (
+        ("decoder", "bart", "app_pages/decoder.py", "is an encoder-decoder, not a decoder (causal LM): pick one"),
+        ("seq2seq", "gpt2", "app_pages/seq2seq.py", "is a decoder (causal LM), not an encoder-decoder: pick one"),
+        ("image", "gpt2", "app_pages/image.py", "is a decoder (causal LM), not an image model: pick one"),
+    ):
+        at = with_model(kind, str(tiny_checkpoints(family)), page)
+        assert [e.value for e in at.error] == [f"'{tiny_checkpoints(family)}' {said} in the sidebar."]
+        assert not at.get("plotly_chart")
 
 
 def test_seq2seq_page_cross_attention_and_one_token(tiny_checkpoints) -> None:

@@ -44,8 +44,7 @@ def model_and_input(prefix: str, kinds: tuple[str, ...] = tuple(KINDS)) -> Model
         if loaded is None or not text.strip():
             return None
         image, digest = None, text
-    if loaded.spec.kind != kind:
-        st.error(f"'{name}' is not a {KINDS[kind].lower()}: pick one in the sidebar.")
+    if widgets.wrong_kind(loaded, name, kind):
         return None
     return ModelInput(kind, name, loaded, text, image, digest)
 

@@ -203,6 +203,18 @@ def rollout_options(prefix: str, layers: int, with_start: bool = True) -> tuple[
     return st.session_state[fusion_key], float(st.session_state[discard_key]), st.session_state[start_key]
 
 
+KIND_NAMES = {"text": "a text encoder", "image": "an image model", "decoder": "a decoder (causal LM)",
+              "seq2seq": "an encoder-decoder"}
+
+
+def wrong_kind(loaded, name: str, kind: str) -> bool:  # noqa: ANN001
+    """True, after saying so on the page, when the loaded model `name` is not of the `kind` a page needs."""
+    if loaded.spec.kind == kind:
+        return False
+    st.error(f"'{name}' is {KIND_NAMES[loaded.spec.kind]}, not {KIND_NAMES[kind]}: pick one in the sidebar.")
+    return True
+
+
 def text_page_input(prefix: str):  # noqa: ANN201 - (model name, LoadedModel, text, pair)
     """The text model from the sidebar and the sentence; stops the page with a message when either is missing."""
     from ui.state import load_model
@@ -210,8 +222,7 @@ def text_page_input(prefix: str):  # noqa: ANN201 - (model name, LoadedModel, te
     model_name = st.session_state.get("text_model", "minilm")
     loaded = load_model(model_name)
     text, pair = text_input(prefix)
-    if loaded is not None and loaded.spec.kind != "text":
-        st.error(f"'{model_name}' is not a text model: pick one in the sidebar.")
+    if loaded is not None and wrong_kind(loaded, model_name, "text"):
         st.stop()
     if loaded is not None and not text.strip():
         st.warning("The text is empty: type a sentence or pick an example.")
