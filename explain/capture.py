@@ -120,9 +120,16 @@ def _stack_attentions(attentions: Sequence[torch.Tensor] | None, dtype: torch.dt
 
 
 def _gradient_outputs(target_value: torch.Tensor, attentions: Sequence[torch.Tensor], keep: bool):
-    """(raw gradients (L, H, T, T) or None when not kept, gradient-weighted attention (L, T, T))."""
+    """(raw gradients (L, H, T, T) or None when not kept, gradient-weighted attention (L, T, T)).
+
+    The weighting is done in place in the gradients autograd just returned (copied first when kept), the
+    same operations as `gradient_weighted` without its (H, T, T) temporary per layer.
+    """
     grads = layer_gradients(target_value, attentions)
-    return (torch.stack(grads).cpu() if keep else None), gradient_weighted(attentions, grads).cpu()
+    raw = torch.stack(grads).cpu() if keep else None
+    weighted = torch.stack([gradient.mul_(attention[0].detach()).clamp_(min=0).mean(dim=0)
+                            for attention, gradient in zip(attentions, grads)])
+    return raw, weighted.cpu()
 
 
 def _resolve_class(target: int | str | None, labels: Sequence[str], predicted: int, what: str) -> int:

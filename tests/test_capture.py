@@ -163,6 +163,19 @@ def test_text_classifier_gradients_belong_to_their_layer(tiny_loaded):
     torch.testing.assert_close(capture.scores, torch.softmax(logits, -1))
 
 
+def test_weighted_attention_is_the_raw_gradients_times_attention(tiny_loaded):
+    """The capture weights the gradients in place; the kept raw gradients stay raw (checked against an
+    independent backward above) and the display form, which keeps none, gets the same weighted stack."""
+    loaded = tiny_loaded("bert-classifier")
+    capture = capture_text(loaded, "the quick brown fox jumps", target="positive")
+    expected = torch.stack([(g * a).clamp(min=0).mean(0) for g, a in zip(capture.gradients, capture.attentions)])
+    assert float(expected.abs().sum()) > 0
+    torch.testing.assert_close(capture.weighted, expected, rtol=0, atol=1e-7)
+    display = capture_text(loaded, "the quick brown fox jumps", target="positive", display=True)
+    assert display.gradients is None and display.attentions.dtype == torch.float16
+    torch.testing.assert_close(display.weighted, expected, rtol=0, atol=1e-7)
+
+
 def test_text_classifier_target_defaults_to_prediction(tiny_loaded):
     loaded = tiny_loaded("bert-classifier")
     capture = capture_text(loaded, "the quick brown fox jumps", with_gradients=True)
