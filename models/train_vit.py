@@ -315,7 +315,7 @@ def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: in
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and train."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=40000, help="optimiser steps")
+    parser.add_argument("--steps", type=int, default=20000, help="optimiser steps")
     parser.add_argument("--seed", type=int, default=0, help=f"training seed, < {10**6}")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output model directory")
     parser.add_argument("--samples", type=Path, default=DEFAULT_SAMPLES,

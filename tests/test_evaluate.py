@@ -103,11 +103,14 @@ def test_gradient_rollout_beats_random_pointer(result: dict) -> None:
 
 
 def test_classification_is_good(result: dict) -> None:
-    # 0.86 on 2,000 scenes (model card); the issue's 0.95 is not reached, see the card.
-    assert result["classification"]["macro_f1"] >= 0.83  # 0.844 on these 40
+    """The issue's targets: macro F1 >= 0.95 and every class's F1 >= 0.9 (0.994 and 0.981 on 2,000 scenes,
+    model card; 1.000 on these 40)."""
+    assert result["classification"]["macro_f1"] >= 0.95
+    assert min(result["classification"]["per_class_f1"].values()) >= 0.9
 
 
 def test_gradient_rollout_meets_the_pointing_target(result: dict) -> None:
-    """The issue's localisation target (>= 0.85 on 2+-object scenes); 0.94 on 2,000 scenes."""
-    assert result["pointing_game"]["gradient_rollout"]["multi"] >= 0.85
-    assert result["class_sensitivity"]["gradient_rollout"] >= 0.85
+    """The issue's localisation target (>= 0.9 on 2+-object scenes); 0.986 on 2,000 scenes (0.988 on these 40),
+    class sensitivity 0.984 (0.988)."""
+    assert result["pointing_game"]["gradient_rollout"]["multi"] >= 0.9
+    assert result["class_sensitivity"]["gradient_rollout"] >= 0.9
