@@ -57,3 +57,14 @@ def test_readme_command_runs_as_written(command, tmp_path):
     assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"
     for output in re.findall(r"--(?:out|overlay) (\S+)", command):
         assert (tmp_path / output).is_file(), f"{command} did not write {output}"
+
+
+def test_every_image_the_readme_shows_is_committed():
+    """Each ![...](path) of the README is a PNG in the repository (the browser test writes them with
+    UPDATE_SCREENSHOTS=1), and every committed screenshot is shown."""
+    shown = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (ROOT / "README.md").read_text())
+    assert len(shown) >= 12
+    for path in shown:
+        assert (ROOT / path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    committed = {str(p.relative_to(ROOT)) for p in (ROOT / "docs" / "screenshots").glob("*.png")}
+    assert committed == set(shown)
