@@ -151,16 +151,17 @@ def test_decoder_and_seq2seq_scorers_on_tiny_models(tiny_loaded):
 
     decoder = tiny_loaded("llama")
     capture = explain.capture_decoder(decoder, "The cat sat on the mat. The cat sat on the")
-    probability = decoder_probability(decoder, capture.token_ids, capture.token_ids[-1] if False else
-                                      decoder.tokenizer.convert_tokens_to_ids("Ġthe"))
+    the = decoder.tokenizer.convert_tokens_to_ids("Ġthe")
+    probability = decoder_probability(decoder, capture.token_ids, the)
     everything = torch.ones(3, len(capture.token_ids), dtype=torch.bool)
     everything[1, 2] = everything[2, 1:4] = False
     values = probability(everything)
-    logits = decoder.model(input_ids=torch.tensor([capture.token_ids])).logits[0, -1]
-    assert float(values[0]) == pytest.approx(float(torch.softmax(logits, -1)[decoder.tokenizer.convert_tokens_to_ids("Ġthe")]), rel=1e-4)
-    shorter = [i for j, i in enumerate(capture.token_ids) if j != 2]
-    direct = torch.softmax(decoder.model(input_ids=torch.tensor([shorter])).logits[0, -1], -1)
-    assert float(values[1]) == pytest.approx(float(direct[decoder.tokenizer.convert_tokens_to_ids("Ġthe")]), rel=1e-4)
+    with torch.no_grad():  # the reference forwards: no graph (the explained model's embeddings start one)
+        logits = decoder.model(input_ids=torch.tensor([capture.token_ids])).logits[0, -1]
+        shorter = [i for j, i in enumerate(capture.token_ids) if j != 2]
+        direct = torch.softmax(decoder.model(input_ids=torch.tensor([shorter])).logits[0, -1], -1)
+    assert float(values[0]) == pytest.approx(float(torch.softmax(logits, -1)[the]), rel=1e-4)
+    assert float(values[1]) == pytest.approx(float(direct[the]), rel=1e-4)
 
     seq2seq = tiny_loaded("bart")
     result = explain.capture_seq2seq(seq2seq, "24 November 2026", output="2026-11-24")
