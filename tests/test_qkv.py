@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from explain.qkv import attention_module, head_internals
+from explain.internals import attention_module
+from explain.qkv import head_internals
 
 SENTENCE = "The cat sat on the mat. The dog lay on the rug."
 
