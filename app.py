@@ -12,41 +12,16 @@ import streamlit as st
 import torch
 
 import models
-from explain.runtime import tune_allocator
-from ui import params
-from ui.state import model_names, warm_up
+from models.runtime import tune_allocator
+from ui import url
+from ui.services import warm_up
+from ui.widgets import model_picker
 
-tune_allocator()  # captures reuse freed memory instead of faulting it in again (explain/runtime.py)
+tune_allocator()  # captures reuse freed memory instead of faulting it in again (models/runtime.py)
 
 # A local icon: ":material/..." page icons are fetched from a font CDN, which fails (and logs errors) offline.
 ICON = Path(__file__).resolve().parent / "ui" / "icon.png"
 st.set_page_config(page_title="Transformer attention explorer", page_icon=str(ICON), layout="wide")
-
-OTHER = "other (directory or hub id)…"
-EXAMPLES = {
-    "text": "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
-    "image": "facebook/deit-tiny-patch16-224",
-    "decoder": "openai-community/gpt2 or Qwen/Qwen2.5-0.5B",
-    "seq2seq": "google-t5/t5-small or Helsinki-NLP/opus-mt-en-de",
-}
-
-
-def model_picker(kind: str, label: str, default: str) -> None:
-    """A model selectbox plus a free field for any checkpoint; the choice is kept in st.session_state[f"{kind}_model"]."""
-    names = model_names(kind)
-    choice_key, other_key = f"{kind}_model_choice", f"{kind}_model_other"
-    params.restore(choice_key, default, allowed=names + [OTHER])
-    params.restore(other_key, "")
-    st.sidebar.selectbox(label, names + [OTHER], key=choice_key,
-                         format_func=lambda n: n if n == OTHER else f"{n} ({'bundled' if models.REGISTRY[n].bundled else 'download'})")
-    if st.session_state[choice_key] == OTHER:
-        st.sidebar.text_input(f"{label}: local directory or Hugging Face hub id", key=other_key,
-                              placeholder=f"e.g. ./my-checkpoint or {EXAMPLES[kind]}")
-        st.session_state[f"{kind}_model"] = st.session_state[other_key].strip() or default
-    else:
-        st.session_state[f"{kind}_model"] = st.session_state[choice_key]
-    params.publish(choice_key, other_key)
-
 
 explore = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),  # served at "/"
@@ -65,18 +40,14 @@ learn = [
     st.Page("app_pages/learn_rollout.py", title="Rollout step by step", icon=":material/stacked_line_chart:", url_path="learn-rollout"),
 ]
 navigation = st.navigation({"Explore": explore, "Learn": learn})
-warm_up(models.DEFAULT_TEXT_MODEL)  # the first page most visitors open needs it: load it while the page draws
+warm_up(models.TEXT.default_model)  # the first page most visitors open needs it: load it while the page draws
 
 st.sidebar.markdown("### Models")
-model_picker("text", "Text encoder", models.DEFAULT_TEXT_MODEL)
-model_picker("image", "Image model", models.DEFAULT_IMAGE_MODEL)
-model_picker("decoder", "Decoder (causal LM)", models.DEFAULT_DECODER_MODEL)
-model_picker("seq2seq", "Encoder-decoder", models.DEFAULT_SEQ2SEQ_MODEL)
+for kind in models.KINDS:
+    model_picker(kind)
 if torch.cuda.is_available():  # half precision is a GPU option; the CPU keeps float32
-    params.restore("precision", "float32", allowed=("float32", "float16", "bfloat16"))
-    st.sidebar.selectbox("Precision (GPU)", ("float32", "float16", "bfloat16"), key="precision",
-                         help="Half precision halves the memory of weights and attention maps; float32 is exact.")
-    params.publish("precision")
+    url.selectbox("Precision (GPU)", ("float32", "float16", "bfloat16"), "precision", "float32", on=st.sidebar,
+                  help="Half precision halves the memory of weights and attention maps; float32 is exact.")
 st.sidebar.caption(
     "Attention maps, attention rollout and gradient rollout for text encoders, Vision Transformers, decoders "
     "and encoder-decoders. Bundled models run offline; others download on first use where a network exists."

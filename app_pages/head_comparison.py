@@ -4,84 +4,70 @@ import pandas as pd
 import streamlit as st
 
 import explain
-from ui import params, views, widgets
-from ui.state import (
-    DECODER_EXAMPLES, SEQ2SEQ_EXAMPLES, capture_or_message, decoder_capture, image_capture, load_model,
-    seq2seq_capture, text_capture, truncation_notice,
-)
+from models import KINDS, kind_named
+from ui import url, views, widgets
+from ui.notices import capture_or_message, input_notices
+from ui.services import decoder_capture, image_capture, seq2seq_capture, text_capture
 from viz.heatmaps import attention_heatmap, head_grid, stat_heatmap
 from viz.image_figures import image_overlay_figure
 from viz.plotting import PLOTLY_CONFIG
 
-KINDS = {"text": "Text encoder", "image": "Image", "decoder": "Decoder", "seq2seq": "Encoder-decoder"}
-DEFAULTS = {"text": "minilm", "image": "shapes-vit", "decoder": "induction-lm", "seq2seq": "iso-dates"}
 STACKS = {"encoder": "encoder self-attention", "decoder": "decoder self-attention", "cross": "cross-attention"}
 
 st.title("Head comparison")
 st.caption("All heads of all layers for one input: small multiples on one colour scale, and statistics that tell heads apart.")
 
-params.restore("hc_kind", "text", allowed=tuple(KINDS))
-kind = st.radio("Model", tuple(KINDS), key="hc_kind", horizontal=True, format_func=KINDS.get)
-params.publish("hc_kind")
-
-model_name = st.session_state.get(f"{kind}_model", DEFAULTS[kind])
-loaded = load_model(model_name)
-cross = None
-if kind == "image":
+kind = kind_named(url.radio("Model", [k.name for k in KINDS], "hc_kind", "text", horizontal=True,
+                            format_func=lambda n: kind_named(n).label))
+model_name, loaded = widgets.page_model(kind)
+cross_keys, queries, stack = None, None, None
+if kind.reads_images:
     choice = widgets.image_input("hc")
     if loaded is None or choice is None:
         st.stop()
     capture = capture_or_message(image_capture, model_name, choice.digest, choice.image)
 else:
-    examples = {"decoder": DECODER_EXAMPLES, "seq2seq": SEQ2SEQ_EXAMPLES}.get(kind)
-    shared = {"decoder": "prompt", "seq2seq": "source"}.get(kind, "text")
-    text, pair = widgets.text_input(f"hc_{kind}", with_pair=kind == "text", shared=shared, **({"examples": examples} if examples else {}))
-    if loaded is None or not text.strip():
+    text, pair = widgets.kind_input(f"hc_{kind.name}", kind, with_pair=not kind.generates)
+    if loaded is None:
         st.stop()
-    if widgets.wrong_kind(loaded, model_name, kind):
+    if not text.strip():
+        st.warning(f"The {kind.input_label.lower()} is empty: type one or pick an example.")
         st.stop()
-    if kind == "text":
-        capture = capture_or_message(text_capture, model_name, text, pair)
-    elif kind == "decoder":
-        capture = capture_or_message(decoder_capture, model_name, text, 0, with_gradients=False)
-    else:
+    if kind.cross_attention:
         full = capture_or_message(seq2seq_capture, model_name, text)
         if full is None:
             st.stop()
-        params.restore("hc_stack", "cross", allowed=tuple(STACKS))
-        stack = st.radio("Attention stack", tuple(STACKS), key="hc_stack", horizontal=True, format_func=STACKS.get)
-        params.publish("hc_stack")
-        capture, cross = views.stack_capture(full, stack)
+        stack = url.radio("Attention stack", tuple(STACKS), "hc_stack", "cross", horizontal=True, format_func=STACKS.get)
+        capture, cross_keys = full.stack_view(stack)
+        if cross_keys is not None:
+            queries = explain.readable(full.output_tokens)
+    elif kind.causal:
+        capture = capture_or_message(decoder_capture, model_name, text, 0, with_gradients=False)
+    else:
+        capture = capture_or_message(text_capture, model_name, text, pair)
 if capture is None:
     st.stop()
-if kind in ("text", "decoder"):
-    truncation_notice(capture, loaded)
-    widgets.unknown_notice(capture)
+input_notices(capture, loaded)
 cmap = widgets.colormap("hc")
-keys = views.readable(capture.tokens)
-queries = views.readable(full.output_tokens) if cross is not None else keys
-masked = views.causal_mask(len(keys)) if kind == "decoder" or (kind == "seq2seq" and stack == "decoder") else None
+keys = explain.readable(capture.tokens)
+queries = keys if queries is None else queries
+masked = views.causal_mask(len(keys)) if kind.causal or stack == "decoder" else None
 
 st.subheader(f"Every layer and head ({capture.layers} x {capture.heads})")
-params.restore("hc_grid", False, params.parse_bool)
-if st.toggle("Draw the layer x head grid", key="hc_grid", help="Off by default: long inputs make many large maps."):
-    if kind == "image":
+if url.toggle("Draw the layer x head grid", "hc_grid", help="Off by default: long inputs make many large maps."):
+    if kind.reads_images:
         figure = head_grid(views.head_maps_image(capture), title=f"{model_name}: [CLS] attention over patches per layer and head",
-                           colormap=cmap, zmin=0.0, kind="image")
+                           colormap=cmap, zmin=0.0, cells="image")
     else:  # head_grid block-averages large maps itself
         figure = head_grid(capture.attentions.float().numpy(), title=f"{model_name}: attention maps per layer and head",
                            colormap=cmap, zmin=0.0)
     st.plotly_chart(figure, config=PLOTLY_CONFIG, key="hc_grid_chart")
-params.publish("hc_grid")
 
 st.subheader("Head statistics")
-stats, rows = views.statistics_table(capture, cross)
+stats, rows = views.statistics_table(capture, cross_keys)
 described = {**explain.STATISTICS, **explain.DECODER_STATISTICS}
-names = list(stats)
-params.restore("hc_stat", "entropy", allowed=names)
-stat = st.selectbox("Statistic", names, key="hc_stat", format_func=lambda n: described[n])
-params.publish("hc_stat")
-distance_unit = "patches" if kind == "image" else "tokens"
+stat = url.selectbox("Statistic", list(stats), "hc_stat", "entropy", format_func=lambda n: described[n])
+distance_unit = "patches" if kind.reads_images else "tokens"
 st.plotly_chart(stat_heatmap(stats[stat], title=described[stat], colormap=cmap,
                              value_label=distance_unit if stat == "distance" else stat),
                 config=PLOTLY_CONFIG, key="hc_stat_chart")
@@ -96,8 +82,9 @@ for side, column in zip(("a", "b"), st.columns(2)):
     with column:
         layer, head = widgets.layer_head(f"hc_{side}", capture.layers, capture.heads)
         label = f"layer {layer} · {'mean of heads' if head is None else f'head {head}'}"
-        if kind == "image":
-            grid = views.head_maps_image(capture)[layer].mean(0) if head is None else views.head_maps_image(capture)[layer, head]
+        if kind.reads_images:
+            maps = views.head_maps_image(capture)
+            grid = maps[layer].mean(0) if head is None else maps[layer, head]
             figure = image_overlay_figure(capture.image, grid, title=f"[CLS] attention, {label}", colormap=cmap,
                                           opacity=0.6, value_label="attention")
         else:

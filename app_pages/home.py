@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.state import bundled_model_rows
+from ui.services import bundled_model_rows
 
 st.title("Transformer attention explorer")
 st.markdown(

@@ -3,9 +3,11 @@
 import streamlit as st
 
 import explain
-from ui import params, views, widgets
-from ui.faithfulness import image_panel
-from ui.state import capture_or_message, image_capture, load_model
+from models import IMAGE
+from ui import url, views, widgets
+from ui.notices import capture_or_message
+from ui.panels.faithfulness import image_panel
+from ui.services import image_capture
 from viz.bars import scores_bar
 from viz.image_figures import image_overlay_figure
 from viz.plotting import PLOTLY_CONFIG
@@ -14,24 +16,17 @@ from viz.overlay import overlay, to_png_bytes
 st.title("Image")
 st.caption("The picture is cut into patches; a [CLS] token gathers them through attention. See which patches each layer, head and method points at.")
 
-model_name = st.session_state.get("image_model", "shapes-vit")
-loaded = load_model(model_name)
+model_name, loaded = widgets.page_model(IMAGE)
 choice = widgets.image_input("im")
 if loaded is None or choice is None:
-    st.stop()
-if widgets.wrong_kind(loaded, model_name, "image"):
     st.stop()
 if loaded.spec.name == "shapes-vit" and not choice.sample and choice.image.size != loaded.spec.image_size[::-1]:
     st.warning("The bundled shapes-vit knows only synthetic 64x64 scenes of eight shapes and digits, so its "
                "predictions for a photo or a screenshot mean little. For photos pick an ImageNet model in the "
                "sidebar (vit-base, deit-tiny, ...) or any Hugging Face image classifier under 'other'.")
 
-labels = list(loaded.spec.labels)
-classes = ["predicted class"] + labels
-params.restore("im_class", classes[0], allowed=classes)
-params.keep_valid("im_class", classes)
-chosen = st.selectbox("Class explained by gradient rollout", classes, key="im_class")
-params.publish("im_class")
+classes = ["predicted class"] + list(loaded.spec.labels)
+chosen = url.selectbox("Class explained by gradient rollout", classes, "im_class", classes[0])
 capture = capture_or_message(image_capture, model_name, choice.digest, choice.image,
                              None if chosen == classes[0] else chosen)
 if capture is None:
@@ -40,13 +35,10 @@ if capture is None:
 with st.sidebar:
     st.markdown("### Overlay")
     cmap = widgets.colormap("im", "inferno")
-    params.restore("im_opacity", 0.55, float)
-    opacity = st.slider("Opacity", 0.0, 1.0, step=0.05, key="im_opacity")
-    params.restore("im_smooth", True, params.parse_bool)
-    smooth = st.toggle("Smooth upsampling", key="im_smooth")
+    opacity = url.slider("Opacity", 0.0, 1.0, "im_opacity", 0.55, step=0.05)
+    smooth = url.toggle("Smooth upsampling", "im_smooth", True)
     st.markdown("### Rollout options")
     fusion, discard, start = widgets.rollout_options("im", capture.layers)
-    params.publish("im_opacity", "im_smooth")
 
 left, right = st.columns([2, 3])
 with left:
@@ -92,13 +84,11 @@ def show(grid, title: str, key: str, highlight=None, value_label: str = "relevan
 
 with tab_attention:
     layer, head = widgets.layer_head("im", capture.layers, capture.heads)
-    params.restore("im_query", "[CLS]", allowed=["[CLS]"] + patches)
-    query = st.selectbox("Attention from", ["[CLS]"] + patches, key="im_query",
-                         help="[CLS], or any patch (row,col): whose attention to draw.")
-    params.publish("im_query")
+    query = url.selectbox("Attention from", ["[CLS]"] + patches, "im_query", "[CLS]",
+                          help="[CLS], or any patch (row,col): whose attention to draw.")
     query_index = 0 if query == "[CLS]" else capture.prefix_tokens + patches.index(query)
     matrix = explain.layer_attention(capture.attentions, layer, head)
-    grid = explain.patch_grid(matrix[query_index], capture.prefix_tokens, capture.grid).numpy()
+    grid = capture.grid_of(matrix[query_index]).numpy()
     highlight = None if query == "[CLS]" else tuple(int(v) for v in query.split(","))
     show(grid, f"Layer {layer}, {'mean of heads' if head is None else f'head {head}'}, from {query}", "attention",
          highlight, value_label="attention")
@@ -127,5 +117,4 @@ with tab_faithful:
     maps = {"raw attention": explain.explain_capture(capture, "attention").grid.numpy(),
             "attention rollout": explain.explain_capture(capture, "rollout", **options).grid.numpy(),
             "gradient rollout": explain.explain_capture(capture, "gradient-rollout", start_layer=start).grid.numpy()}
-    image_panel((model_name, choice.digest, capture.target_index, fusion, discard, start), loaded, choice.image,
-                capture.target_index, capture.target_label, maps)
+    image_panel((model_name, choice.digest, capture.target_index, fusion, discard, start), loaded, capture, maps)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ui import params, widgets
+from ui import url, widgets
 from ui.learn import head_step_input
 from viz.learn import key_bars, vectors_heatmap
 from viz.plotting import PLOTLY_CONFIG
@@ -21,9 +21,9 @@ tokens, keys, token = result.tokens, result.key_tokens, result.token
 d = result.q.shape[-1]
 
 st.subheader("1. The token's hidden state goes in")
-norm = {"text": "the previous layer's output (BERT normalises after each block, so nothing more happens here)",
-        "decoder": "the residual stream after the block's pre-attention layer norm",
-        "image": "the residual stream after the block's pre-attention layer norm"}[loaded.spec.kind]
+norm = ("the residual stream after the block's pre-attention layer norm" if loaded.spec.kind.causal or
+        loaded.spec.kind.reads_images else
+        "the previous layer's output (BERT normalises after each block, so nothing more happens here)")
 st.markdown(f"The head reads **{norm}**: one row per token, {result.hidden.shape[1]} numbers each.")
 st.plotly_chart(vectors_heatmap(result.hidden.numpy(), tokens, "Hidden states x (the row of the query outlined)",
                                 highlight=token), config=PLOTLY_CONFIG, key="lh_hidden")
@@ -47,11 +47,9 @@ table = pd.DataFrame({
     "key": keys, "q·k": dots, "× scale": result.scores.numpy(), "masked": result.mask.numpy(),
     "softmax": result.weights.numpy(), "model's weight": result.model_weights.numpy(),
 })
-params.restore("lh_bars", False, params.parse_bool)
-if st.toggle("Show the dot products as bars", key="lh_bars"):
+if url.toggle("Show the dot products as bars", "lh_bars"):
     st.plotly_chart(key_bars(dots, keys, result.mask.numpy(), f"q·k for query {token} ({tokens[token]})", "q·k"),
                     config=PLOTLY_CONFIG, key="lh_dots")
-params.publish("lh_bars")
 st.dataframe(table.style.format({"q·k": "{:.4f}", "× scale": "{:.4f}", "softmax": "{:.4f}", "model's weight": "{:.4f}"}),
              hide_index=True, width="stretch")
 st.caption(f"Scale = {result.scaling:.5f} (1/√{d} = {d ** -0.5:.5f}). "

@@ -4,8 +4,11 @@ import numpy as np
 import streamlit as st
 
 from explain.learn import patch_sequence
+from explain.vision import patch_tokens
+from models import IMAGE
 from ui import widgets
-from ui.state import cached, capture_or_message, load_model
+from ui.notices import capture_or_message
+from ui.services import cached
 from viz.image_figures import image_overlay_figure
 from viz.learn import vectors_heatmap
 from viz.plotting import PLOTLY_CONFIG
@@ -14,12 +17,9 @@ st.title("Patches and the class token")
 st.caption("A ViT cuts the picture into square patches, flattens and projects each one to a vector, puts a learned "
            "[CLS] vector in front and adds a position embedding to every one: that sequence is what the encoder reads.")
 
-name = st.session_state.get("image_model", "shapes-vit")
-loaded = load_model(name)
+name, loaded = widgets.page_model(IMAGE)
 choice = widgets.image_input("lpa")
 if loaded is None or choice is None:
-    st.stop()
-if widgets.wrong_kind(loaded, name, "image"):
     st.stop()
 result = capture_or_message(lambda: cached(("patches", name, choice.digest), lambda: patch_sequence(loaded, choice.image)))
 if result is None:
@@ -37,8 +37,7 @@ with right:
     st.markdown(f"The first {shown} patches, in reading order (row by row): each becomes one token.")
     st.image(pieces[:shown], width=56, caption=[f"{i // cols},{i % cols}" for i in range(shown)])
 
-prefix = ["[CLS]", "[DIST]"][: len(result.prefix)]
-labels = prefix + [f"patch {r},{c}" for r in range(rows) for c in range(cols)]
+labels = patch_tokens(len(result.prefix), result.grid)
 st.subheader(f"2. Each patch flattened ({height * width * 3} numbers) and projected to {result.projections.shape[1]}")
 st.plotly_chart(vectors_heatmap(np.concatenate([result.prefix.numpy(), result.projections.numpy()]), labels,
                                 "[CLS] (learned, the same for every image) and the patch projections"),

@@ -4,8 +4,9 @@ import numpy as np
 import streamlit as st
 
 from explain.learn import position_table, similarity, sinusoidal_encoding
-from ui import params
-from ui.state import load_model
+from models import DECODER, IMAGE, TEXT
+from ui import url, widgets
+from ui.services import load_model
 from viz.heatmaps import attention_heatmap, head_grid
 from viz.plotting import PLOTLY_CONFIG
 
@@ -35,20 +36,17 @@ def torch_of(array: np.ndarray):  # noqa: ANN201
 
 st.header("Sinusoids (the original transformer, and GPT's figure)")
 st.latex(r"PE_{p,\,2i} = \sin\!\left(\frac{p}{10000^{2i/d}}\right),\qquad PE_{p,\,2i+1} = \cos\!\left(\frac{p}{10000^{2i/d}}\right)")
-params.restore("lp_positions", 64, int)
-params.restore("lp_dim", 128, int)
 left, right = st.columns(2)
-positions = left.slider("Positions", 8, 256, step=8, key="lp_positions")
-dim = right.slider("Dimensions", 16, 512, step=16, key="lp_dim")
-params.publish("lp_positions", "lp_dim")
+positions = url.slider("Positions", 8, 256, "lp_positions", 64, on=left, step=8)
+dim = url.slider("Dimensions", 16, 512, "lp_dim", 128, on=right, step=16)
 code_and_similarity(sinusoidal_encoding(positions, dim).numpy(), "Sinusoids", "lp_sin")
 st.markdown("Each position gets a vector of sines and cosines of falling frequencies, **added** to its token "
             "embedding. The dot product between two positions depends only on how far apart they are, so nearby "
             "positions look alike.")
 
-for kind, label in (("text", "Text encoder"), ("decoder", "Decoder")):
-    name = st.session_state.get(f"{kind}_model", {"text": "minilm", "decoder": "induction-lm"}[kind])
-    st.header(f"{label}: {name}")
+for kind in (TEXT, DECODER):
+    name = widgets.chosen_model(kind)
+    st.header(f"{kind.label}: {name}")
     loaded = load_model(name)
     if loaded is None:
         continue
@@ -56,12 +54,12 @@ for kind, label in (("text", "Text encoder"), ("decoder", "Decoder")):
     st.markdown(table.how)
     if table.table is not None:
         shown = min(positions, table.table.shape[0])
-        code_and_similarity(table.table[:shown].numpy(), f"{name}, first {shown} positions", f"lp_{kind}")
+        code_and_similarity(table.table[:shown].numpy(), f"{name}, first {shown} positions", f"lp_{kind.name}")
 
-name = st.session_state.get("image_model", "shapes-vit")
+name = widgets.chosen_model(IMAGE)
 st.header(f"Vision Transformer: {name}")
 loaded = load_model(name)
-if loaded is not None and loaded.spec.kind == "image":
+if loaded is not None and loaded.spec.kind.reads_images:
     table = position_table(loaded)
     st.markdown(table.how)
     rows, cols = loaded.spec.patch_grid
@@ -69,6 +67,6 @@ if loaded is not None and loaded.spec.kind == "image":
     cosine = similarity(patches, cosine=True).numpy().reshape(rows, cols, rows, cols)
     st.plotly_chart(head_grid(cosine, title="Cosine similarity of each patch's position embedding to every patch's "
                               "(figure 28): one small map per patch, at its place in the grid",
-                              colormap="viridis", kind="image", value_label="cosine",
+                              colormap="viridis", cells="image", value_label="cosine",
                               titles=[f"{r},{c}" for r in range(rows) for c in range(cols)]),
                     config=PLOTLY_CONFIG, key="lp_patches")

@@ -3,10 +3,11 @@
 import streamlit as st
 
 import explain
-from explain.learn import attention_rollout_steps, gradient_rollout_steps
-from ui import params, views, widgets
+from models import IMAGE, TEXT
+from ui import url, views, widgets
 from ui.learn import model_and_input
-from ui.state import capture_or_message, image_capture, text_capture
+from ui.notices import capture_or_message
+from ui.services import image_capture, text_capture
 from viz.heatmaps import head_grid
 from viz.image_figures import image_overlay_figure
 from viz.plotting import PLOTLY_CONFIG
@@ -16,27 +17,23 @@ st.title("Rollout step by step")
 st.caption("Attention in one layer mixes tokens; the residual path keeps each token too. Rollout follows both "
            "through every layer by multiplying the layers' matrices.")
 
-chosen = model_and_input("lr", kinds=("text", "image"))
+chosen = model_and_input("lr", kinds=(TEXT, IMAGE))
 if chosen is None:
     st.stop()
 spec = chosen.loaded.spec
-if chosen.kind == "image":
+if chosen.kind.reads_images:
     classes = ["predicted class"] + list(spec.labels)
-    params.restore("lr_class", classes[0], allowed=classes)
-    target = st.selectbox("Class for gradient rollout (figure 33: one map per class)", classes, key="lr_class")
-    params.publish("lr_class")
+    target = url.selectbox("Class for gradient rollout (figure 33: one map per class)", classes, "lr_class", classes[0])
     capture = capture_or_message(image_capture, chosen.name, chosen.digest, chosen.image,
                                  None if target == classes[0] else target)
 else:
-    params.restore("lr_probe", "A dog lay on the rug.")
-    probe = st.text_input("Gradient target: similarity to this sentence (or a class for classifiers)", key="lr_probe")
-    params.publish("lr_probe")
+    probe = url.text_input("Gradient target: similarity to this sentence (or a class for classifiers)", "lr_probe",
+                           "A dog lay on the rug.")
     capture = capture_or_message(text_capture, chosen.name, chosen.text, None, None if spec.classifier else probe or None,
                                  (), True)
 if capture is None:
     st.stop()
 fusion, discard, start = widgets.rollout_options("lr", capture.layers)
-labels = views.readable(capture.tokens)
 layers = list(range(start, capture.layers))
 
 
@@ -51,14 +48,15 @@ def stages(steps, names: tuple[str, str, str], title: str, key: str) -> None:  #
 
 st.subheader("Attention rollout (Abnar and Zuidema, 2020)")
 st.latex(r"\tilde A_l = \mathrm{norm}\big(\mathrm{fuse}_h(A_l) + I\big),\qquad J = \tilde A_L \cdots \tilde A_1")
-steps = attention_rollout_steps(capture.attentions, fusion, discard, start)
+steps = explain.explain_capture(capture, "rollout", head_fusion=fusion, discard_ratio=discard, start_layer=start,
+                                steps=True).steps
 stages(steps, (f"{fusion} of heads", "+ I, rows renormalised", "product so far"),
        "Row by row: each layer's fused map, with the residual added, and the running product", "lr_attention")
 
 st.subheader("Gradient rollout (Chefer, Gur and Wolf, 2021)")
 st.latex(r"\bar A_l = \mathbb{E}_h\big[(\nabla A_l \odot A_l)^+\big],\qquad R \leftarrow R + \bar A_l R")
 st.markdown(f"Explains **{capture.target_label}**: the gradient keeps only what raised it.")
-gradient = gradient_rollout_steps(capture.weighted, start)
+gradient = explain.explain_capture(capture, "gradient-rollout", start_layer=start, steps=True).steps
 stages(gradient, ("(∇A ⊙ A)⁺, heads averaged", "I + that", "R so far"),
        "Gradient-weighted maps, with the identity, and the running relevance", "lr_gradient")
 
@@ -68,11 +66,13 @@ final = {"attention rollout": explain.explain_capture(capture, "rollout", head_f
          "gradient rollout": explain.explain_capture(capture, "gradient-rollout", start_layer=start)}
 for (title, result), column in zip(final.items(), st.columns(2)):
     with column:
-        if capture.grid is not None:
+        if result.grid is not None:
             st.plotly_chart(image_overlay_figure(capture.image, result.grid.numpy(), title=title), config=PLOTLY_CONFIG,
                             key=f"lr_final_{title}")
         else:
             st.markdown(f"**{title}**")
-            st.html(tokens_html(capture.tokens, result.relevance.float().numpy()))
+            words = views.shown_tokens(capture)
+            st.html(tokens_html(words["texts"], result.relevance.float().numpy(), spaces=words["spaces"],
+                                special=words["special"]))
 st.caption("The last panel of each row is the final matrix; its [CLS] row (or, for mean-pooled models, the mean of "
            "the token rows) is the relevance drawn here, exactly as the Text rollout and Image pages compute it.")

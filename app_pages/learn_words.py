@@ -4,8 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from explain.learn import probe_similarity, word_trajectories
-from ui import params
-from ui.state import cached, capture_or_message, load_model
+from models import TEXT
+from ui import url, widgets
+from ui.notices import capture_or_message
+from ui.services import cached, load_model
 from viz.learn import trajectories_figure
 from viz.plotting import PLOTLY_CONFIG
 
@@ -13,21 +15,17 @@ st.title("Word pulling")
 st.caption("Through attention, a word's meaning is pulled toward its context: the same word starts from the same "
            "embedding and ends somewhere else in each sentence.")
 
-name = st.session_state.get("text_model", "minilm")
+name = widgets.chosen_model(TEXT)
 loaded = load_model(name)
 if loaded is None:
     st.stop()
-params.restore("lw_first", "please buy an apple and an orange")
-params.restore("lw_second", "apple released a new phone")
-params.restore("lw_word", "apple")
-params.restore("lw_probes", "fruit, company, phone, food, technology")
 left, right = st.columns(2)
-first = left.text_input("First sentence", key="lw_first")
-second = right.text_input("Second sentence", key="lw_second")
+first = url.text_input("First sentence", "lw_first", "please buy an apple and an orange", on=left)
+second = url.text_input("Second sentence", "lw_second", "apple released a new phone", on=right)
 left, right = st.columns(2)
-word = left.text_input("Word to follow (in both sentences)", key="lw_word").strip()
-probes = [p.strip() for p in right.text_input("Probe words", key="lw_probes").split(",") if p.strip()]
-params.publish("lw_first", "lw_second", "lw_word", "lw_probes")
+word = url.text_input("Word to follow (in both sentences)", "lw_word", "apple", on=left).strip()
+probes = list(widgets.parse_labels(url.text_input("Probe words", "lw_probes", "fruit, company, phone, food, technology",
+                                                  on=right)))
 if not probes:
     st.warning("Type at least one probe word to compare with.")
     st.stop()

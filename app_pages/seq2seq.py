@@ -6,10 +6,11 @@ from pathlib import Path
 import streamlit as st
 
 import explain
-from explain.faithfulness import seq2seq_probability
-from ui import params, views, widgets
-from ui.faithfulness import text_panel
-from ui.state import SEQ2SEQ_EXAMPLES, capture_or_message, load_model, seq2seq_capture, truncation_notice
+from models import SEQ2SEQ
+from ui import url, views, widgets
+from ui.notices import capture_or_message, input_notices
+from ui.panels.faithfulness import text_panel
+from ui.services import seq2seq_capture
 from viz.bars import relevance_bar
 from viz.heatmaps import attention_heatmap
 from viz.plotting import PLOTLY_CONFIG
@@ -23,24 +24,22 @@ st.caption("The encoder reads the whole source; the decoder writes the output on
            "self-attention, and its **cross-attention** takes queries from the decoder and keys and values from "
            "the encoder: each output token looks back at the source.")
 
-model_name = st.session_state.get("seq2seq_model", "iso-dates")
-loaded = load_model(model_name)
-source, _ = widgets.text_input("s2s", with_pair=False, examples=SEQ2SEQ_EXAMPLES, shared="source", label="Source")
-params.restore("s2s_output", "")
-given = st.text_input("Output to explain (optional; empty: the model's own greedy output)", key="s2s_output").strip()
-params.publish("s2s_output")
-if loaded is None or not source.strip():
+model_name, loaded = widgets.page_model(SEQ2SEQ)
+source, _ = widgets.kind_input("s2s", SEQ2SEQ)
+given = url.text_input("Output to explain (optional; empty: the model's own greedy output)", "s2s_output").strip()
+if loaded is None:
     st.stop()
-if widgets.wrong_kind(loaded, model_name, "seq2seq"):
+if not source.strip():
+    st.warning("The source is empty: type a text for the model to rewrite (a date, for the bundled model), or pick "
+               "an example.")
     st.stop()
 capture = capture_or_message(seq2seq_capture, model_name, source, given or None)
 if capture is None:
     st.stop()
-truncation_notice(capture, loaded)
-widgets.unknown_notice(capture)
+input_notices(capture, loaded)
 
-sources, outputs = views.readable(capture.source_tokens), views.readable(capture.output_tokens)
-decoder_inputs = views.readable(capture.decoder_tokens)
+sources, outputs = explain.readable(capture.source_tokens), explain.readable(capture.output_tokens)
+decoder_inputs = explain.readable(capture.decoder_tokens)
 st.markdown(f"**Output** ({'given, teacher-forced' if capture.teacher_forced else 'greedy'}): `{capture.output_text}`")
 alignment = Path(loaded.spec.source) / "alignment.json"
 if loaded.spec.bundled and alignment.is_file():
@@ -68,25 +67,23 @@ with tab_cross:
                "before n, and attends over every source token (nothing is masked on the source side).")
 
 with tab_one:
-    params.restore("s2s_token", 0, int)
-    params.keep_valid("s2s_token", list(range(len(outputs))))
-    n = st.selectbox("Output token", list(range(len(outputs))), key="s2s_token",
-                     format_func=lambda i: f"{i}: {outputs[i]!r} (p={float(capture.output_probabilities[i]):.2f})")
-    params.publish("s2s_token")
-    options = dict(head_fusion=fusion, discard_ratio=discard)
+    n = url.selectbox("Output token", list(range(len(outputs))), "s2s_token", 0,
+                      format_func=lambda i: f"{i}: {outputs[i]!r} (p={float(capture.output_probabilities[i]):.2f})")
+    target = seq2seq_capture(model_name, source, given or None, target=n)
+    options = {"attention": {}, "rollout": dict(head_fusion=fusion, discard_ratio=discard), "gradient-rollout": {}}
+    results = {method: explain.explain_capture(target, method, **options[method]) for method in METHODS}
+    words = views.shown_tokens(target)
     for method, column in zip(METHODS, st.columns(3)):
         with column:
             st.markdown(f"**{METHODS[method]}**")
-            row = explain.seq2seq_relevance(capture, method, **options)[n].float().numpy()
-            st.html(tokens_html(capture.source_tokens, row, colormap="reds"))
+            row = results[method].relevance.float().numpy()
+            st.html(tokens_html(words["texts"], row, colormap="reds", spaces=words["spaces"], special=words["special"]))
             st.plotly_chart(relevance_bar(sources, row, title="over the source"), config=PLOTLY_CONFIG, key=f"s2s_src_{method}")
-            earlier = explain.seq2seq_output_relevance(capture, method, **options)[n, : n + 1].float().numpy()
+            earlier = results[method].decoder_relevance[: n + 1].float().numpy()
             st.plotly_chart(relevance_bar(decoder_inputs[: n + 1], earlier, title="over the decoder's inputs so far"),
                             config=PLOTLY_CONFIG, key=f"s2s_out_{method}")
-    text_panel((model_name, source, given, n, fusion, discard),
-               lambda: seq2seq_probability(loaded, capture.source_ids, capture.output_ids, n),
-               {METHODS[m].split(" (")[0].lower(): explain.seq2seq_relevance(capture, m, **options)[n].float().numpy()
-                for m in METHODS}, [not s for s in capture.source_special.tolist()], outputs[n])
+    text_panel((model_name, source, given, n, fusion, discard), loaded, target,
+               {METHODS[m].split(" (")[0].lower(): results[m].relevance.float().numpy() for m in METHODS})
     st.caption("Gradient rollout weights every attention map by the gradient of this token's logit and propagates "
                "through encoder, decoder and cross-attention with Chefer, Gur and Wolf's rules (ICCV 2021). The "
                "decoder's inputs are its start token and the outputs before this one; the last of them always "

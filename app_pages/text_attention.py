@@ -3,8 +3,9 @@
 import streamlit as st
 
 import explain
-from ui import params, views, widgets
-from ui.state import capture_or_message, text_capture, truncation_notice
+from ui import url, views, widgets
+from ui.notices import capture_or_message, input_notices
+from ui.services import text_capture
 from viz.heatmaps import attention_heatmap
 from viz.plotting import PLOTLY_CONFIG
 from viz.tokens import legend_html, token_weight_range, tokens_html
@@ -17,18 +18,14 @@ model_name, loaded, text, pair = widgets.text_page_input("ta")
 capture = capture_or_message(text_capture, model_name, text, pair)
 if capture is None:
     st.stop()
-truncation_notice(capture, loaded)
-widgets.unknown_notice(capture)
+input_notices(capture, loaded)
 
 with st.sidebar:
     st.markdown("### View")
     layer, head = widgets.layer_head("ta", capture.layers, capture.heads)
-    params.restore("ta_hide", False, params.parse_bool)
-    params.restore("ta_merge", False, params.parse_bool)
-    hide = st.toggle("Hide [CLS]/[SEP] (rows renormalised)", key="ta_hide")
-    merge = st.toggle("Merge word pieces into words", key="ta_merge")
+    hide = url.toggle("Hide [CLS]/[SEP] (rows renormalised)", "ta_hide")
+    merge = url.toggle("Merge word pieces into words", "ta_merge")
     cmap = widgets.colormap("ta")
-    params.publish("ta_hide", "ta_merge")
 
 matrix = explain.layer_attention(capture.attentions, layer, head)
 shown, labels = views.text_matrix(capture, matrix, merge, hide)
@@ -42,18 +39,15 @@ st.plotly_chart(
 
 st.subheader("Token view")
 st.caption("Choose a token: the sentence is coloured by how much that token attends to each token.")
-indices = list(range(len(labels)))
-params.restore("ta_token", 0, int)
-params.keep_valid("ta_token", indices)
-token = st.select_slider("Query token", indices, key="ta_token", format_func=lambda i: f"{i}: {labels[i]}")
-params.publish("ta_token")
+words = views.shown_tokens(capture, merge, hide)
+token = url.bound(st.select_slider, "Query token", "ta_token", 0, options=list(range(len(labels))),
+                  format_func=lambda i: f"{i}: {labels[i]}")
 row = shown[token]
-params.restore("ta_scale", False, params.parse_bool)
-scaled = st.toggle("Scale colours to this row", key="ta_scale",
-                   help="Off: 0 to 1, comparable across tokens and layers. On: this row's own range, to see small differences.")
-params.publish("ta_scale")
-st.html(tokens_html(labels, row, colormap="reds", selected=token, normalize=scaled))
-st.html(legend_html("reds", *(token_weight_range(labels, row) if scaled else (0.0, 1.0))))
+scaled = url.toggle("Scale colours to this row", "ta_scale",
+                    help="Off: 0 to 1, comparable across tokens and layers. On: this row's own range, to see small differences.")
+st.html(tokens_html(words["texts"], row, colormap="reds", selected=token, normalize=scaled, spaces=words["spaces"],
+                    special=words["special"]))
+st.html(legend_html("reds", *(token_weight_range(row, words["special"]) if scaled else (0.0, 1.0))))
 
 st.subheader("Download")
 left, right = st.columns(2)

@@ -3,12 +3,11 @@
 import streamlit as st
 
 import explain
-from explain.faithfulness import encoder_probability
-from ui import params, views, widgets
-from ui.faithfulness import text_panel
-from ui.state import (
-    LABEL_EXAMPLES, PROBE_EXAMPLES, capture_or_message, get_model, parse_labels, text_capture, truncation_notice,
-)
+from ui import url, views, widgets
+from ui.examples import LABEL_EXAMPLES, PROBE_EXAMPLES
+from ui.notices import capture_or_message, input_notices
+from ui.panels.faithfulness import text_panel
+from ui.services import text_capture
 from viz.bars import relevance_bar, scores_bar
 from viz.plotting import PLOTLY_CONFIG
 from viz.tokens import tokens_html
@@ -22,45 +21,34 @@ model_name, loaded, text, pair = widgets.text_page_input("tr")
 target, labels = None, ()
 if loaded.spec.classifier:
     classes = ["predicted class"] + list(loaded.spec.labels)
-    params.restore("tr_class", classes[0], allowed=classes)
-    chosen = st.selectbox("Target class", classes, key="tr_class")
-    params.publish("tr_class")
+    chosen = url.selectbox("Target class", classes, "tr_class", classes[0])
     target = None if chosen == classes[0] else chosen
 else:
-    params.restore("tr_mode", "labels", allowed=("labels", "probe"))
-    mode = st.radio("Target", ("labels", "probe"), key="tr_mode", horizontal=True,
-                    format_func={"labels": "Zero-shot labels", "probe": "Probe sentence (similarity)"}.get)
+    mode = url.radio("Target", ("labels", "probe"), "tr_mode", "labels", horizontal=True,
+                     format_func={"labels": "Zero-shot labels", "probe": "Probe sentence (similarity)"}.get)
     if mode == "probe":
-        params.restore("tr_probe", PROBE_EXAMPLES.get(text, "A dog lay on the rug."))
-        target = st.text_input("Probe sentence", key="tr_probe").strip() or None
+        target = url.text_input("Probe sentence", "tr_probe", PROBE_EXAMPLES.get(text, "A dog lay on the rug.")).strip() or None
         if target is None:
             st.warning("The probe sentence is empty: type one to compare the input with.")
     else:
-        params.restore("tr_labels", LABEL_EXAMPLES)
-        labels = parse_labels(st.text_input("Labels (comma-separated)", key="tr_labels"))
+        labels = widgets.parse_labels(url.text_input("Labels (comma-separated)", "tr_labels", LABEL_EXAMPLES))
         if not labels:
             st.warning("Type at least one label, for example: animals, food, language.")
-    params.publish("tr_mode", "tr_probe", "tr_labels")
 
 with st.sidebar:
     st.markdown("### Rollout options")
     fusion, discard, start = widgets.rollout_options("tr", loaded.spec.layers)
-    params.restore("tr_raw_layer", loaded.spec.layers - 1, int)
-    params.keep_valid("tr_raw_layer", list(range(loaded.spec.layers)), loaded.spec.layers - 1)
-    raw_layer = st.selectbox("Raw attention layer (heads averaged)", list(range(loaded.spec.layers)), key="tr_raw_layer")
-    params.restore("tr_hide", True, params.parse_bool)
-    hide = st.toggle("Hide [CLS]/[SEP]", key="tr_hide")
-    params.restore("tr_merge", False, params.parse_bool)
-    merge = st.toggle("Merge word pieces into words", key="tr_merge")
+    raw_layer = url.selectbox("Raw attention layer (heads averaged)", list(range(loaded.spec.layers)), "tr_raw_layer",
+                              loaded.spec.layers - 1)
+    hide = url.toggle("Hide [CLS]/[SEP]", "tr_hide", True)
+    merge = url.toggle("Merge word pieces into words", "tr_merge")
     cmap = widgets.colormap("tr", "reds")
-    params.publish("tr_raw_layer", "tr_hide", "tr_merge")
 
 has_target = loaded.spec.classifier or target is not None or bool(labels)
 capture = capture_or_message(text_capture, model_name, text, pair, target, labels, has_target)
 if capture is None:
     st.stop()
-truncation_notice(capture, loaded)
-widgets.unknown_notice(capture)
+input_notices(capture, loaded)
 
 if capture.scores is not None and len(capture.score_labels) > 1:
     similarity = not loaded.spec.classifier  # zero-shot scores are cosine similarities in [-1, 1]
@@ -79,6 +67,7 @@ methods = {
 }
 columns = st.columns(3)
 table = {}
+words = views.shown_tokens(capture, merge, hide)
 for (method, (title, options)), column in zip(methods.items(), columns):
     with column:
         st.markdown(f"**{title}**")
@@ -88,17 +77,14 @@ for (method, (title, options)), column in zip(methods.items(), columns):
         explanation = explain.explain_capture(capture, method, **options)
         values, tokens = views.text_relevance(capture, explanation.relevance, merge, hide)
         table[title] = values
-        st.html(tokens_html(tokens, values, colormap=cmap))
+        st.html(tokens_html(words["texts"], values, colormap=cmap, spaces=words["spaces"], special=words["special"]))
         st.plotly_chart(relevance_bar(tokens, values, title=title, colormap=cmap), config=PLOTLY_CONFIG, key=f"tr_bar_{method}")
 
 if capture.target_label is not None:
     st.subheader("Is this faithful?")
     relevances = {title.lower(): explain.explain_capture(capture, method, **options).relevance.float().numpy()
                   for method, (title, options) in methods.items() if method != "gradient-rollout" or capture.weighted is not None}
-    text_panel((model_name, text, pair, target, labels, fusion, discard, start, raw_layer),
-               lambda: encoder_probability(get_model(model_name), capture.token_ids, target=capture.target_label if
-                                           loaded.spec.classifier or labels else target, labels=labels),
-               relevances, [not s for s in capture.special.tolist()], capture.target_label)
+    text_panel((model_name, text, pair, target, labels, fusion, discard, start, raw_layer), loaded, capture, relevances)
 
 if table:
     import pandas as pd

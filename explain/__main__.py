@@ -1,7 +1,7 @@
-"""`python -m explain ...`: see explain/cli.py and README.md."""
+"""`python -m explain ...`: the command line lives in cli/ (cli/main.py); this hands over to it."""
 
 import sys
 
-from explain.cli import main
+from cli.main import main
 
 sys.exit(main())

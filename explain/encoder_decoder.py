@@ -2,7 +2,7 @@
 Interpreting Bi-Modal and Encoder-Decoder Transformers" (ICCV 2021), and that paper's rollout baseline.
 
 Notation: s indexes source (encoder) tokens, S of them; t indexes decoder positions, T of them.
-Abar = mean over heads of (dTarget/dA * A)^+ for one attention map (see `explain.capture.gradient_weighted`).
+Abar = mean over heads of (dTarget/dA * A)^+ for one attention map (see `explain.rollout.gradient_weighted`).
 
     R_ss = I (S x S), R_tt = I (T x T), R_ts = 0 (T x S)
     encoder self-attention, each layer:      R_ss += Abar @ R_ss
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from explain.rollout import HEAD_FUSIONS, attention_rollout, fuse_heads
+from explain.rollout import HEAD_FUSIONS, attention_rollout, fuse_heads, gradient_rollout
 
 
 def normalize_residual(relevance: torch.Tensor) -> torch.Tensor:
@@ -62,18 +62,14 @@ def encoder_decoder_relevance(
         (R_ss (S, S), R_tt (T, T), R_ts (T, S)).
     """
     _check(encoder_weighted, decoder_weighted, cross_weighted)
-    sources, targets = encoder_weighted.shape[-1], decoder_weighted.shape[-1]
-    dtype, device = encoder_weighted.dtype, encoder_weighted.device
-    r_ss = torch.eye(sources, dtype=dtype, device=device)
-    r_tt = torch.eye(targets, dtype=dtype, device=device)
-    r_ts = torch.zeros(targets, sources, dtype=dtype, device=device)
-    for weighted in encoder_weighted:  # (S, S)
-        r_ss = r_ss + weighted @ r_ss
+    r_ss = gradient_rollout(encoder_weighted)  # (S, S): the self-attention rule over the encoder
+    r_tt_after = gradient_rollout(decoder_weighted, steps=True).running  # (L_dec, T, T): R_tt after each layer
     r_ss_bar = normalize_residual(r_ss)
-    for self_weighted, cross in zip(decoder_weighted, cross_weighted):
-        r_tt, r_ts = r_tt + self_weighted @ r_tt, r_ts + self_weighted @ r_ts
+    r_ts = torch.zeros(cross_weighted.shape[-2:], dtype=cross_weighted.dtype, device=cross_weighted.device)
+    for self_weighted, cross, r_tt in zip(decoder_weighted, cross_weighted, r_tt_after):
+        r_ts = r_ts + self_weighted @ r_ts
         r_ts = r_ts + normalize_residual(r_tt).transpose(-1, -2) @ cross @ r_ss_bar
-    return r_ss, r_tt, r_ts
+    return r_ss, r_tt_after[-1], r_ts
 
 
 def encoder_decoder_rollout(

@@ -1,4 +1,6 @@
-"""Per-layer, per-head statistics of attention over real tokens (Clark et al., 2019; Dosovitskiy et al., 2021)."""
+"""Per-layer, per-head statistics of attention (Clark et al., 2019; Dosovitskiy et al., 2021), the
+previous-token and induction scores of decoder heads (Olsson et al., 2022), and the statistics that stay defined
+for cross-attention, whose queries and keys are different sequences."""
 
 from __future__ import annotations
 
@@ -9,13 +11,14 @@ STATISTICS = {
     "distance": "mean attention distance",
     "special": "share of attention to special / prefix tokens",
     "self": "share of attention to the token itself",
-    "previous": "share of attention to the previous token",
+    "previous": "previous-token score: attention to t − 1, averaged over queries t ≥ 1",
 }
-# Decoders only (see previous_token_scores and repeated_token_induction).
+# Decoders only (see repeated_token_induction).
 DECODER_STATISTICS = {
-    "previous_token": "previous-token score: attention to t − 1, queries t ≥ 1",
     "induction": "induction score on this input: attention to what followed the earlier occurrence",
 }
+# What stays defined when queries and keys are different sequences (cross-attention).
+CROSS_STATISTICS = ("entropy", "special")
 
 
 def token_positions(tokens: int, prefix_tokens: int = 0, grid: tuple[int, int] | None = None) -> torch.Tensor:
@@ -49,11 +52,12 @@ def head_statistics(
         entropy: -sum_k a_qk log a_qk, averaged over queries;
         distance: sum_k a_qk |p_q - p_k| / sum_k a_qk over keys with positions, averaged over queries
             with positions (Euclidean on the patch grid for images);
-        special: sum of a_qk over special keys; self: a_qq; previous: a_q,q-1 (0 for query 0).
+        special: sum of a_qk over special keys; self: a_qq; previous: a_q,q-1 averaged over queries q >= 1
+            (`previous_token_scores`; 0 for a one-token input).
     """
     a = attentions.float()
     tokens = a.shape[-1]
-    entropy = -(a * torch.log(a.clamp(min=1e-12))).sum(-1).mean(-1)
+    entropy = attention_entropy(a)
 
     placed = ~torch.isnan(positions).any(-1)  # (T,)
     where = positions[placed]
@@ -62,14 +66,26 @@ def head_statistics(
     mass = placed_a.sum(-1).clamp(min=1e-12)
     distance = ((placed_a * distances).sum(-1) / mass).mean(-1)
 
-    special_share = a[..., special].sum(-1).mean(-1)
+    special_share = special_attention(a, special)
     self_share = a.diagonal(dim1=-2, dim2=-1).mean(-1)
-    if tokens > 1:
-        # averaged over all T queries like the other statistics; query 0 has no previous token
-        previous = a.diagonal(offset=-1, dim1=-2, dim2=-1).sum(-1) / tokens
-    else:
-        previous = torch.zeros_like(self_share)
+    previous = previous_token_scores(a) if tokens > 1 else torch.zeros_like(self_share)
     return {"entropy": entropy, "distance": distance, "special": special_share, "self": self_share, "previous": previous}
+
+
+def attention_entropy(attentions: torch.Tensor) -> torch.Tensor:
+    """Mean over queries of -sum_k a_qk log a_qk (nats): (..., T_q, T_k) -> (...)."""
+    a = attentions.float()
+    return -(a * torch.log(a.clamp(min=1e-12))).sum(-1).mean(-1)
+
+
+def special_attention(attentions: torch.Tensor, special_keys: torch.Tensor) -> torch.Tensor:
+    """Mean over queries of the attention to special keys: (..., T_q, T_k), (T_k,) bool -> (...)."""
+    return attentions.float()[..., special_keys].sum(-1).mean(-1)
+
+
+def cross_statistics(attentions: torch.Tensor, special_keys: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The statistics of CROSS_STATISTICS for cross-attention (L, H, N, S): {name: (L, H)}."""
+    return {"entropy": attention_entropy(attentions), "special": special_attention(attentions, special_keys)}
 
 
 def previous_token_scores(attentions: torch.Tensor) -> torch.Tensor:
@@ -129,3 +145,17 @@ def repeated_token_induction(attentions: torch.Tensor, token_ids: list[int]) -> 
     queries = len(set(rows))
     picked = attentions.float()[..., rows, cols]  # (L, H, K)
     return (picked * torch.tensor(weights)).sum(-1) / queries
+
+
+def head_statistics_for(capture, cross_keys: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # noqa: ANN001
+    """The head statistics of a capture, {name: (L, H)}, positions read from its geometry (`capture.positions()`).
+
+    A decoder adds its induction score on this input (NaN when nothing repeats). For a cross-attention stack
+    (`cross_keys`: the special flags of its keys, the source) only CROSS_STATISTICS are defined.
+    """
+    if cross_keys is not None:
+        return cross_statistics(capture.attentions, cross_keys)
+    stats = head_statistics(capture.attentions, capture.special, capture.positions())
+    if capture.kind.causal:
+        stats["induction"] = repeated_token_induction(capture.attentions, capture.token_ids)
+    return stats

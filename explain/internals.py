@@ -35,7 +35,7 @@ def attention_module(loaded: LoadedModel, layer: int, stack: str = "self", side:
     if stack not in STACKS:
         raise ValueError(f"Unknown attention stack '{stack}': choose one of {', '.join(STACKS)}.")
     model = loaded.model
-    if loaded.spec.kind == "seq2seq":
+    if loaded.spec.kind.cross_attention:
         owner = model.get_encoder() if side == "encoder" and stack == "self" else model.get_decoder()
     else:
         if stack == "cross":

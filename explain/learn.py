@@ -1,6 +1,6 @@
-"""The numbers behind the Learn pages: position encodings, word trajectories through the layers, an image
-cut into the sequence a ViT reads, and rollout one layer at a time. Everything is read from the loaded
-model; the step-by-step rollouts end exactly where the one-shot ones do (tested).
+"""The numbers behind the Learn pages: position encodings, word trajectories through the layers, and an image
+cut into the sequence a ViT reads. Everything is read from the loaded model. (Rollout one layer at a time is
+`attention_rollout(..., steps=True)` and `gradient_rollout(..., steps=True)` in explain/rollout.py.)
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explain.rollout import HEAD_FUSIONS, discard_smallest, fuse_heads
+from explain.tokens import words_of
+from explain.vision import model_picture, pixel_values
 from models import LoadedModel
 
 
@@ -57,7 +58,7 @@ class PositionTable:
 def position_table(loaded: LoadedModel) -> PositionTable:
     """The position embeddings of a loaded model, read from its own parameters."""
     model, spec = loaded.model, loaded.spec
-    if spec.kind == "image":
+    if spec.kind.reads_images:
         embeddings = model.base_model.embeddings
         return PositionTable(embeddings.position_embeddings[0].detach().float(),
                              "One learned vector per patch position (and one for [CLS]) is added to each patch's "
@@ -75,26 +76,6 @@ def position_table(loaded: LoadedModel) -> PositionTable:
                                    "an angle proportional to the position, so q . k depends on how far apart two "
                                    "tokens are. The Inside one head page shows q and k after that rotation.")
     return PositionTable(None, f"'{spec.name}' keeps no learned position table this view can read.")
-
-
-def _word_groups(tokens: list[str], word_ids: list[int | None]) -> tuple[list[str], list[list[int]]]:
-    """Words (pieces joined) and the token positions of each, special tokens left out."""
-    words: list[str] = []
-    members: list[list[int]] = []
-    previous = None
-    for position, (token, word) in enumerate(zip(tokens, word_ids)):
-        if word is None:
-            previous = None
-            continue
-        piece = token[2:] if token.startswith("##") else token.lstrip("Ġ▁")
-        if word == previous:
-            words[-1] += piece
-            members[-1].append(position)
-        else:
-            words.append(piece)
-            members.append([position])
-        previous = word
-    return words, members
 
 
 @dataclass
@@ -124,15 +105,15 @@ def pca_2d(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
 @torch.no_grad()
 def word_states(loaded: LoadedModel, text: str) -> tuple[list[str], torch.Tensor]:
     """(words, (L + 1, W, D) hidden states per layer, pieces averaged) of a text encoder or decoder."""
-    if loaded.spec.kind not in ("text", "decoder"):
+    if loaded.spec.kind.reads_images or loaded.spec.kind.cross_attention:
         raise ValueError(f"'{loaded.spec.name}' is not a text encoder or a decoder: pick one to follow words.")
     if not text or not text.strip():
         raise ValueError("The sentence is empty: type one to follow its words through the layers.")
     encoding = loaded.tokenizer(text, return_tensors="pt", truncation=True, max_length=loaded.spec.max_length)
     outputs = loaded.model(**encoding.to(loaded.device), output_hidden_states=True)
     hidden = torch.stack(outputs.hidden_states)[:, 0].float().cpu()  # (L + 1, T, D)
-    words, members = _word_groups(loaded.tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist()),
-                                  encoding.word_ids(0))
+    words, members = words_of(loaded.tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist()),
+                              encoding.word_ids(0))
     if not words:
         raise ValueError("The sentence has no words the model can read.")
     return words, torch.stack([hidden[:, m].mean(1) for m in members], dim=1)
@@ -189,62 +170,19 @@ class PatchSequence:
 def patch_sequence(loaded: LoadedModel, image) -> PatchSequence:  # noqa: ANN001 - a PIL image
     """Cut `image` into the model's patches and build the input sequence from the model's own weights."""
     spec = loaded.spec
-    if spec.kind != "image":
+    if not spec.kind.reads_images:
         raise ValueError(f"'{spec.name}' is not an image model: pick a ViT.")
-    pixel_values = loaded.processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"].to(loaded.device)
+    pixels = pixel_values(loaded, image)
     embeddings = loaded.model.base_model.embeddings
-    projections = embeddings.patch_embeddings(pixel_values)[0].float()  # (N, D)
+    projections = embeddings.patch_embeddings(pixels.to(loaded.device))[0].float()  # (N, D)
     prefix = [embeddings.cls_token[0, 0]]
     if spec.prefix_tokens == 2:
         prefix.append(embeddings.distillation_token[0, 0])
     prefix = torch.stack(prefix).float()
     positions = embeddings.position_embeddings[0].float()
     sequence = torch.cat([prefix, projections]) + positions
-    mean = torch.tensor(getattr(loaded.processor, "image_mean", None) or [0.5] * 3).view(3, 1, 1)
-    std = torch.tensor(getattr(loaded.processor, "image_std", None) or [0.5] * 3).view(3, 1, 1)
-    picture = ((pixel_values[0].cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    picture = model_picture(loaded.processor, pixels)
     height, width = spec.image_size
     rows, cols = spec.patch_grid
     return PatchSequence(picture, (rows, cols), (height // rows, width // cols), projections.cpu(), prefix.cpu(),
                          positions.cpu(), sequence.cpu())
-
-
-@dataclass
-class RolloutSteps:
-    """Rollout one layer at a time. All (L', T, T) for the layers rolled out (from the start layer).
-
-    Attributes:
-        fused: the heads fused (attention rollout) or mean_h (dA * A)^+ (gradient rollout) per layer.
-        augmented: attention rollout: fused + I with rows renormalised; gradient rollout: I + fused.
-        running: the product so far after each layer (the last one is the final matrix).
-    """
-
-    fused: torch.Tensor
-    augmented: torch.Tensor
-    running: torch.Tensor
-
-
-def attention_rollout_steps(attentions: torch.Tensor, head_fusion: str = "mean", discard_ratio: float = 0.0,
-                            start_layer: int = 0) -> RolloutSteps:
-    """Attention rollout's intermediate matrices; `running[-1]` equals `attention_rollout`."""
-    if head_fusion not in HEAD_FUSIONS:
-        raise ValueError(f"Unknown head fusion '{head_fusion}': choose one of {', '.join(HEAD_FUSIONS)}.")
-    fused = discard_smallest(fuse_heads(attentions[start_layer:].float(), head_fusion), discard_ratio)
-    identity = torch.eye(fused.shape[-1])
-    augmented = fused + identity
-    augmented = augmented / augmented.sum(-1, keepdim=True)
-    running = [augmented[0]]
-    for layer in range(1, len(augmented)):
-        running.append(augmented[layer] @ running[-1])
-    return RolloutSteps(fused, augmented, torch.stack(running))
-
-
-def gradient_rollout_steps(weighted: torch.Tensor, start_layer: int = 0) -> RolloutSteps:
-    """Gradient rollout's intermediate matrices from mean_h (dA * A)^+ per layer; `running[-1]` equals it."""
-    weighted = weighted[start_layer:].float()
-    identity = torch.eye(weighted.shape[-1])
-    running, relevance = [], identity
-    for layer in range(len(weighted)):
-        relevance = relevance + weighted[layer] @ relevance
-        running.append(relevance)
-    return RolloutSteps(weighted, weighted + identity, torch.stack(running))

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 
 from explain.internals import attention_module, head_projections, output_projection, recording
+from explain.seq2seq import output_ids_for
+from explain.vision import patch_tokens, pixel_values
 from models import LoadedModel
 
 
@@ -72,25 +74,18 @@ class HeadInternals:
 def _model_inputs(loaded: LoadedModel, text: str | None, image: Any, output: str | None) -> tuple[dict, list[str], list[str] | None]:
     """Keyword arguments of one forward pass, the query-side tokens, and (seq2seq) the source tokens."""
     spec, tokenizer = loaded.spec, loaded.tokenizer
-    if spec.kind == "image":
+    if spec.kind.reads_images:
         if image is None:
             raise ValueError(f"'{spec.name}' is an image model: give an image.")
-        pixel_values = loaded.processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"]
-        rows, cols = spec.patch_grid
-        tokens = ["[CLS]", "[DIST]"][: spec.prefix_tokens] + [f"patch {r},{c}" for r in range(rows) for c in range(cols)]
-        return {"pixel_values": pixel_values.to(loaded.device)}, tokens, None
+        tokens = patch_tokens(spec.prefix_tokens, spec.patch_grid)
+        return {"pixel_values": pixel_values(loaded, image).to(loaded.device)}, tokens, None
     if not text or not text.strip():
         raise ValueError("The text is empty: type a sentence to look inside.")
     encoding = tokenizer(text, truncation=True, max_length=spec.max_length, return_tensors="pt").to(loaded.device)
     tokens = tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist())
-    if spec.kind != "seq2seq":
+    if not spec.kind.cross_attention:
         return dict(encoding), tokens, None
-    if output is None:
-        from explain.seq2seq import _greedy
-
-        output_ids = _greedy(loaded, encoding["input_ids"], 32)
-    else:
-        output_ids = tokenizer(text_target=output, truncation=True, max_length=spec.max_length)["input_ids"]
+    output_ids = output_ids_for(loaded, encoding["input_ids"][0].tolist(), output, 32)
     decoder_ids = [loaded.model.config.decoder_start_token_id] + output_ids[:-1]
     inputs = dict(encoding)
     inputs["decoder_input_ids"] = torch.tensor([decoder_ids], device=loaded.device)
@@ -120,7 +115,7 @@ def head_internals(loaded: LoadedModel, *, text: str | None = None, image: Any =
     projection = output_projection(loaded.model, module)
     with recording(module, projection) as seen:
         outputs = loaded.model(**inputs, output_attentions=True)
-    if spec.kind == "seq2seq":
+    if spec.kind.cross_attention:
         recorded = {("encoder", "self"): outputs.encoder_attentions, ("decoder", "self"): outputs.decoder_attentions,
                     ("decoder", "cross"): outputs.cross_attentions}[(side, stack)]
         if side == "encoder":
@@ -163,7 +158,7 @@ def head_internals(loaded: LoadedModel, *, text: str | None = None, image: Any =
         mask = additive < -1e4
     else:
         mask = torch.zeros_like(scores, dtype=torch.bool)
-        if spec.kind == "decoder" or (spec.kind == "seq2seq" and side == "decoder" and stack == "self"):
+        if spec.kind.causal or (spec.kind.cross_attention and side == "decoder" and stack == "self"):
             mask[token + 1:] = True  # causal, when the mask is not passed as a tensor
     weights = torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1)
     context = weights @ v_head

@@ -1,32 +1,12 @@
-"""Model registry and loaders: bundled models (offline), local checkpoints, Hugging Face hub ids."""
+"""Models: the registry (bundled models, presets, local checkpoints, hub ids), their kinds, loading with eager
+attention, and the model cards. Nothing here trains or explains."""
 
-from models.loading import LoadedModel, list_models, load, load_spec, prepare_for_explanation, resolve
-from models.registry import (
-    DEFAULT_DECODER_MODEL,
-    DEFAULT_IMAGE_MODEL,
-    DEFAULT_MODELS,
-    DEFAULT_SEQ2SEQ_MODEL,
-    DEFAULT_TEXT_MODEL,
-    REGISTRY,
-    ModelLoadError,
-    ModelSpec,
-    spec_from_config,
-)
+from models.kinds import DECODER, IMAGE, KINDS, SEQ2SEQ, TEXT, ModelKind, kind_named
+from models.loading import LoadedModel, list_models, load, load_spec, model_class, prepare_for_explanation, resolve
+from models.registry import REGISTRY, ModelLoadError, ModelSpec, spec_from_config
 
 __all__ = [
-    "DEFAULT_DECODER_MODEL",
-    "DEFAULT_IMAGE_MODEL",
-    "DEFAULT_MODELS",
-    "DEFAULT_SEQ2SEQ_MODEL",
-    "DEFAULT_TEXT_MODEL",
-    "REGISTRY",
-    "LoadedModel",
-    "ModelLoadError",
-    "ModelSpec",
-    "list_models",
-    "load",
-    "load_spec",
-    "prepare_for_explanation",
-    "resolve",
-    "spec_from_config",
+    "DECODER", "IMAGE", "KINDS", "REGISTRY", "SEQ2SEQ", "TEXT", "LoadedModel", "ModelKind", "ModelLoadError",
+    "ModelSpec", "kind_named", "list_models", "load", "load_spec", "model_class", "prepare_for_explanation",
+    "resolve", "spec_from_config",
 ]

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from models.kinds import DECODER, IMAGE, SEQ2SEQ
 from models.registry import (
     REGISTRY,
     TRAIN_COMMANDS,
@@ -116,9 +117,10 @@ def resolve(name_or_path: str) -> tuple[str, str, bool, str]:
 
 
 def _offline_message(name: str, source: str) -> str:
+    bundled = ", ".join(entry.name for entry in REGISTRY.values() if entry.bundled)
     return (
         f"Could not load '{name}' ({source}): there is no network and it is not in the local Hugging Face cache; "
-        "use a bundled model (minilm, shapes-vit) or a local checkpoint directory."
+        f"use a bundled model ({bundled}) or a local checkpoint directory."
     )
 
 
@@ -216,32 +218,21 @@ def _load(name_or_path: str, allow_download: bool, dtype: str, device: str | Non
     local_only = not allow_download or bool(os.environ.get("HF_HUB_OFFLINE"))
     kwargs: dict[str, Any] = {"attn_implementation": "eager", "dtype": DTYPES[dtype]}
     try:
-        if spec.kind in ("decoder", "seq2seq"):
-            loader = transformers.AutoModelForCausalLM if spec.kind == "decoder" else transformers.AutoModelForSeq2SeqLM
-            config = _from_pretrained(transformers.AutoConfig, spec.source, spec.name, local_only)
-            if needs_splitting(_parameter_bytes(loader, config, DTYPES[dtype]) if target.type == "cuda" else 0, target):
-                kwargs["device_map"] = "auto"
-            model = _from_pretrained(loader, spec.source, spec.name, local_only, **kwargs)
-            tokenizer = _from_pretrained(transformers.AutoTokenizer, spec.source, spec.name, local_only)
-            if not getattr(tokenizer, "is_fast", False):
-                raise ModelLoadError(f"'{spec.name}' has no fast tokenizer (tokenizer.json); token offsets need one.")
-            loaded = LoadedModel(spec, model.eval(), tokenizer=tokenizer)
-        elif spec.kind == "text":
-            loader = transformers.AutoModelForSequenceClassification if spec.classifier else transformers.AutoModel
-            model = _from_pretrained(loader, spec.source, spec.name, local_only, **kwargs)
-            tokenizer = _from_pretrained(transformers.AutoTokenizer, spec.source, spec.name, local_only)
-            if not getattr(tokenizer, "is_fast", False):
-                raise ModelLoadError(f"'{spec.name}' has no fast tokenizer (tokenizer.json); word-piece alignment needs one.")
-            loaded = LoadedModel(spec, model.eval(), tokenizer=tokenizer)
-        else:
-            config = transformers.AutoConfig.from_pretrained(spec.source, local_files_only=True)
-            if "DeiTForImageClassificationWithTeacher" in (config.architectures or ()):
-                loader = transformers.DeiTForImageClassificationWithTeacher
-            else:
-                loader = transformers.AutoModelForImageClassification
-            model = _from_pretrained(loader, spec.source, spec.name, local_only, **kwargs)
+        config = _from_pretrained(transformers.AutoConfig, spec.source, spec.name, local_only)
+        loader = model_class(spec, config)
+        if spec.kind.generates and target.type == "cuda" and needs_splitting(
+                _parameter_bytes(loader, config, DTYPES[dtype]), target):
+            kwargs["device_map"] = "auto"
+        model = _from_pretrained(loader, spec.source, spec.name, local_only, **kwargs)
+        if spec.kind.reads_images:
             processor = _from_pretrained(transformers.AutoImageProcessor, spec.source, spec.name, local_only)
             loaded = LoadedModel(spec, model.eval(), processor=processor)
+        else:
+            tokenizer = _from_pretrained(transformers.AutoTokenizer, spec.source, spec.name, local_only)
+            if not getattr(tokenizer, "is_fast", False):
+                raise ModelLoadError(f"'{spec.name}' has no fast tokenizer (tokenizer.json); token offsets and "
+                                     "word alignment need one.")
+            loaded = LoadedModel(spec, model.eval(), tokenizer=tokenizer)
     except ModelLoadError:
         raise
     except (OSError, ValueError, KeyError) as error:
@@ -260,6 +251,22 @@ def _load(name_or_path: str, allow_download: bool, dtype: str, device: str | Non
         )
     prepare_for_explanation(loaded.model)
     return loaded
+
+
+def model_class(spec: ModelSpec, config: Any) -> Any:
+    """The transformers class that loads a model of this spec: a sequence classifier or a bare encoder for text,
+    an image classifier (DeiT's with-teacher class for distilled DeiTs), a causal LM, a seq2seq LM."""
+    import transformers
+
+    if spec.kind is DECODER:
+        return transformers.AutoModelForCausalLM
+    if spec.kind is SEQ2SEQ:
+        return transformers.AutoModelForSeq2SeqLM
+    if spec.kind is IMAGE:
+        if "DeiTForImageClassificationWithTeacher" in (getattr(config, "architectures", None) or ()):
+            return transformers.DeiTForImageClassificationWithTeacher
+        return transformers.AutoModelForImageClassification
+    return transformers.AutoModelForSequenceClassification if spec.classifier else transformers.AutoModel
 
 
 def _inputs_start_the_graph(module: torch.nn.Module, inputs: Any, output: Any) -> Any:

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+from models.kinds import DECODER, IMAGE, SEQ2SEQ, TEXT, ModelKind
+
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 
 TEXT_MODEL_TYPES = ("bert", "distilbert", "roberta", "electra")
 IMAGE_MODEL_TYPES = ("vit", "deit", "beit")
 
-Kind = Literal["text", "image", "decoder", "seq2seq"]
 Pooling = Literal["cls", "mean", "last"]
-KINDS: tuple[str, ...] = ("text", "image", "decoder", "seq2seq")
 
 
 class ModelLoadError(ValueError):
@@ -32,7 +32,7 @@ class ModelSpec:
 
     Attributes:
         name: registry name, or the directory / hub id the user gave.
-        kind: "text" (encoder), "image", "decoder" (causal LM) or "seq2seq" (encoder-decoder).
+        kind: the model's kind (models.kinds): text encoder, image model, decoder (causal LM) or encoder-decoder.
         source: checkpoint directory or Hugging Face hub id.
         layers: number of attention layers L (the encoder's, for seq2seq).
         heads: number of heads per layer H (the encoder's, for seq2seq).
@@ -54,7 +54,7 @@ class ModelSpec:
     """
 
     name: str
-    kind: Kind
+    kind: ModelKind
     source: str
     layers: int
     heads: int
@@ -76,14 +76,14 @@ class ModelSpec:
         """The JSON object printed by `python -m explain models`."""
         summary = {
             "name": self.name,
-            "kind": self.kind,
+            "kind": self.kind.name,
             "layers": self.layers,
             "heads": self.heads,
             "source": self.source,
             "bundled": self.bundled,
             "description": self.description,
         }
-        if self.kind == "seq2seq":
+        if self.kind.cross_attention:
             summary.update(decoder_layers=self.decoder_layers, decoder_heads=self.decoder_heads)
         return summary
 
@@ -93,7 +93,7 @@ class RegistryEntry:
     """A named model: where it comes from and, for downloadable presets, its static metadata."""
 
     name: str
-    kind: Kind
+    kind: ModelKind
     source: Callable[[], str]
     description: str
     bundled: bool
@@ -112,34 +112,34 @@ def _bundled(name: str) -> Callable[[], str]:
 
 def _imagenet_preset(name: str, hub_id: str, heads: int, prefix: int, model_type: str, what: str) -> RegistryEntry:
     spec = ModelSpec(
-        name=name, kind="image", source=hub_id, layers=12, heads=heads, prefix_tokens=prefix,
+        name=name, kind=IMAGE, source=hub_id, layers=12, heads=heads, prefix_tokens=prefix,
         patch_grid=(14, 14), image_size=(224, 224), labels=(), pooling="cls", max_length=prefix + 196,
         classifier=True, description=f"{what} (ImageNet, downloads on first use)", model_type=model_type,
     )
-    return RegistryEntry(name, "image", lambda: hub_id, spec.description, bundled=False, preset=spec)
+    return RegistryEntry(name, IMAGE, lambda: hub_id, spec.description, bundled=False, preset=spec)
 
 
 REGISTRY: dict[str, RegistryEntry] = {
     entry.name: entry
     for entry in (
         RegistryEntry(
-            "minilm", "text", _minilm_path,
+            "minilm", TEXT, _minilm_path,
             "sentence-transformers/all-MiniLM-L6-v2: 6-layer BERT sentence encoder, mean pooling (bundled)",
             bundled=True,
         ),
         RegistryEntry(
-            "shapes-vit", "image", _bundled("shapes-vit"),
+            "shapes-vit", IMAGE, _bundled("shapes-vit"),
             "ViT trained by this project on generated shape and digit scenes, multi-label (bundled)",
             bundled=True,
         ),
         RegistryEntry(
-            "induction-lm", "decoder", _bundled("induction-lm"),
+            "induction-lm", DECODER, _bundled("induction-lm"),
             "Llama-style word-level decoder trained by this project on repeated word sequences: "
             "shows previous-token and induction heads (bundled)",
             bundled=True,
         ),
         RegistryEntry(
-            "iso-dates", "seq2seq", _bundled("iso-dates"),
+            "iso-dates", SEQ2SEQ, _bundled("iso-dates"),
             "encoder-decoder trained by this project to rewrite dates in ISO form (24 Nov 2026 -> 2026-11-24) (bundled)",
             bundled=True,
         ),
@@ -153,12 +153,6 @@ REGISTRY: dict[str, RegistryEntry] = {
     )
 }
 
-DEFAULT_TEXT_MODEL = "minilm"
-DEFAULT_IMAGE_MODEL = "shapes-vit"
-DEFAULT_DECODER_MODEL = "induction-lm"
-DEFAULT_SEQ2SEQ_MODEL = "iso-dates"
-DEFAULT_MODELS = {"text": DEFAULT_TEXT_MODEL, "image": DEFAULT_IMAGE_MODEL, "decoder": DEFAULT_DECODER_MODEL,
-                  "seq2seq": DEFAULT_SEQ2SEQ_MODEL}
 # How to rebuild each bundled model this project trains itself.
 TRAIN_COMMANDS = {"shapes-vit": "python -m models.train_vit", "induction-lm": "python -m models.train_induction",
                   "iso-dates": "python -m models.train_dates"}
@@ -213,7 +207,7 @@ def spec_from_config(name: str, source: str, config: Any, *, bundled: bool = Fal
         heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_heads")
         labels = tuple(config.id2label[i] for i in range(len(config.id2label))) if classifier else ()
         return ModelSpec(
-            name=name, kind="text", source=source, layers=int(layers), heads=int(heads), prefix_tokens=0,
+            name=name, kind=TEXT, source=source, layers=int(layers), heads=int(heads), prefix_tokens=0,
             patch_grid=None, image_size=None, labels=labels, pooling="cls" if classifier else pooling,
             max_length=max_positions, multi_label=getattr(config, "problem_type", None) == "multi_label_classification",
             classifier=classifier, bundled=bundled, description=description, model_type=model_type,
@@ -231,26 +225,26 @@ def spec_from_config(name: str, source: str, config: Any, *, bundled: bool = Fal
         pooling = "mean" if model_type == "beit" and getattr(config, "use_mean_pooling", False) else "cls"
         labels = tuple(config.id2label[i] for i in range(len(config.id2label)))
         return ModelSpec(
-            name=name, kind="image", source=source, layers=int(config.num_hidden_layers),
+            name=name, kind=IMAGE, source=source, layers=int(config.num_hidden_layers),
             heads=int(config.num_attention_heads), prefix_tokens=prefix, patch_grid=grid, image_size=image_size,
             labels=labels, pooling=pooling, max_length=prefix + grid[0] * grid[1],
             multi_label=getattr(config, "problem_type", None) == "multi_label_classification",
             classifier=True, bundled=bundled, description=description, model_type=model_type,
         )
     generative = _generative_kind(config, architectures)
-    if generative == "seq2seq":
+    if generative is SEQ2SEQ:
         encoder_layers = _first_int(config, "encoder_layers", "num_layers", "num_hidden_layers")
         encoder_heads = _first_int(config, "encoder_attention_heads", "num_heads", "num_attention_heads")
         return ModelSpec(
-            name=name, kind="seq2seq", source=source, layers=encoder_layers, heads=encoder_heads,
+            name=name, kind=SEQ2SEQ, source=source, layers=encoder_layers, heads=encoder_heads,
             prefix_tokens=0, patch_grid=None, image_size=None, labels=(), pooling="last",
             max_length=_max_positions(config), bundled=bundled, description=description, model_type=model_type,
             decoder_layers=_first_int(config, "decoder_layers", "num_decoder_layers") or encoder_layers,
             decoder_heads=_first_int(config, "decoder_attention_heads", "num_heads", "num_attention_heads"),
         )
-    if generative == "decoder":
+    if generative is DECODER:
         return ModelSpec(
-            name=name, kind="decoder", source=source,
+            name=name, kind=DECODER, source=source,
             layers=_first_int(config, "num_hidden_layers", "n_layer", "num_layers"),
             heads=_first_int(config, "num_attention_heads", "n_head", "num_heads"),
             prefix_tokens=0, patch_grid=None, image_size=None, labels=(), pooling="last",
@@ -263,8 +257,8 @@ def spec_from_config(name: str, source: str, config: Any, *, bundled: bool = Fal
     )
 
 
-def _generative_kind(config: Any, architectures: tuple[str, ...]) -> str | None:
-    """"seq2seq", "decoder" or None, from the config's own declarations and transformers' auto mappings."""
+def _generative_kind(config: Any, architectures: tuple[str, ...]) -> ModelKind | None:
+    """SEQ2SEQ, DECODER or None, from the config's own declarations and transformers' auto mappings."""
     from transformers.models.auto.modeling_auto import (
         MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
         MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
@@ -272,9 +266,9 @@ def _generative_kind(config: Any, architectures: tuple[str, ...]) -> str | None:
 
     model_type = getattr(config, "model_type", "")
     if getattr(config, "is_encoder_decoder", False) or model_type in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
-        return "seq2seq" if model_type in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES else None
+        return SEQ2SEQ if model_type in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES else None
     if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or any(a.endswith("ForCausalLM") for a in architectures):
-        return "decoder"
+        return DECODER
     return None
 
 

@@ -33,7 +33,7 @@ from PIL import Image
 from tqdm import tqdm
 from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
-from explain.evaluate import macro_f1
+from explain.metrics.classification import macro_f1
 from models.training import lr_at, resume, save_checkpoint
 from models.scenes import (
     CLASS_NAMES,

@@ -62,7 +62,8 @@ def _minilm_dir() -> str:
 def _tiny_bpe_tokenizer():
     """A fast byte-level BPE tokenizer (GPT-2 style, 'Ġ' space markers) trained on TINY_CORPUS; ids 0-3 are
     <pad>, <s>, </s>, <unk>."""
-    from tokenizers import Tokenizer, decoders, models as tk_models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, pre_tokenizers, trainers
+    from tokenizers import models as tk_models
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(tk_models.BPE(unk_token="<unk>"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from test_app_generative import with_model
 from test_app_pages import assert_clean, start
 
@@ -23,10 +22,11 @@ def press(at, label_part: str) -> None:  # noqa: ANN001
 
 
 def test_image_panel_scores_on_request_with_the_librarys_numbers() -> None:
+    from PIL import Image
+
     import explain
     import models
-    from explain import faithfulness as fx
-    from PIL import Image
+    from explain.metrics import faithfulness as fx
     from ui.widgets import SAMPLES_DIR
 
     at = start("app_pages/image.py")
@@ -39,7 +39,7 @@ def test_image_panel_scores_on_request_with_the_librarys_numbers() -> None:
     image = Image.open(SAMPLES_DIR / "scene_00.png").convert("RGB")
     capture = explain.capture_image(loaded, image, with_gradients=True)
     pixels = loaded.processor(images=image, return_tensors="pt")["pixel_values"]
-    probability = fx.class_probability(loaded.model, capture.target_index, True)
+    probability = fx.image_probability(loaded, capture)
     expected = fx.image_curves(probability, pixels, explain.explain_capture(capture, "gradient-rollout").grid, (8, 8))
     assert table.loc["gradient rollout", "deletion AUC (lower is better)"] == pytest.approx(expected.aucs["deletion"], abs=1e-3)
     assert "Reading:" in " ".join(m.value for m in at.markdown)

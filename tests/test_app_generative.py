@@ -8,7 +8,6 @@ import base64
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
-
 from test_app_pages import APP, OTHER, assert_clean, figure, start
 
 PROMPT = "The cat sat on the mat. The cat sat on the"

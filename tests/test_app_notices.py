@@ -4,7 +4,6 @@ and the image model's decision threshold with wrong and missed classes marked (A
 from __future__ import annotations
 
 import pytest
-
 from test_app_pages import assert_clean, start
 
 

@@ -89,7 +89,7 @@ def test_predicts_the_samples(model: ViTForImageClassification, processor) -> No
 
 def test_held_out_classification_meets_the_targets() -> None:
     """Macro F1 >= 0.95 and every class's F1 >= 0.9 on held-out scenes of the evaluation seed."""
-    from explain.evaluate import error_breakdown
+    from cli.evaluate import error_breakdown
 
     result = error_breakdown("shapes-vit", n_scenes=600)
     assert result["macro_f1"] >= 0.95, result["macro_f1"]

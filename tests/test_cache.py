@@ -105,6 +105,6 @@ def test_evictions_hand_freed_memory_back():
     assert calls == []
     cache.put("b", 2, 60)  # evicts "a"
     assert calls == [1]
-    from ui.cache import release_free_memory
+    from models.runtime import release_free_memory
 
     release_free_memory()  # glibc's malloc_trim here; must never raise

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from explain.capture import capture_image, capture_text
+from explain import capture_image, capture_text
 from explain.methods import explain_capture
 
 SENTENCE = "The cat sat on the mat."
@@ -124,7 +124,7 @@ def test_sentence_pair(minilm):
 
 
 def test_text_model_refuses_an_image(minilm):
-    with pytest.raises(ValueError, match="text model"):
+    with pytest.raises(ValueError, match="is a text encoder"):
         capture_image(minilm, Image.new("RGB", (8, 8)))
 
 

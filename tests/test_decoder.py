@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import DECODER_TINY_MODELS
 
 import explain
-from conftest import DECODER_TINY_MODELS
 
 PROMPT = "The cat sat on the mat. The dog lay on the"
 METHODS = ("attention", "rollout", "gradient-rollout")
@@ -21,7 +21,7 @@ def decoders(tiny_loaded):
 @pytest.mark.parametrize("name", DECODER_TINY_MODELS)
 def test_every_family_captures_causal_attention_and_explains(decoders, name):
     loaded = decoders[name]
-    assert loaded.spec.kind == "decoder" and (loaded.spec.layers, loaded.spec.heads) == (2, 2)
+    assert loaded.spec.kind.name == "decoder" and (loaded.spec.layers, loaded.spec.heads) == (2, 2)
     capture = explain.capture_decoder(loaded, PROMPT, generate=4, with_gradients=True)
     length = len(capture.tokens)
     assert capture.attentions.shape == (2, 2, length, length)
@@ -32,9 +32,9 @@ def test_every_family_captures_causal_attention_and_explains(decoders, name):
     for method in METHODS:
         relevance = explain.explain_capture(capture, method).relevance
         assert relevance.shape == (length,) and torch.isfinite(relevance).all()
-    # the weighted shortcut equals gradient rollout from the raw gradients
-    torch.testing.assert_close(explain.weighted_rollout(capture.weighted),
-                               explain.gradient_rollout(capture.attentions, capture.gradients), rtol=1e-5, atol=1e-7)
+    # the gradient-weighted attention kept by the capture (weighted in place) equals weighting the raw gradients
+    torch.testing.assert_close(capture.weighted, explain.gradient_weighted(capture.attentions, capture.gradients),
+                               rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("name", ["gpt2", "llama"])
@@ -91,7 +91,7 @@ def test_generated_relevance_rows_equal_one_capture_per_token(decoders):
         single = explain.capture_decoder(loaded, capture.token_ids, position=position, with_gradients=True)
         torch.testing.assert_close(table[n], explain.explain_capture(single, "gradient-rollout").relevance,
                                    rtol=1e-5, atol=1e-7)
-    rollout = explain.generated_relevance(loaded, capture, "rollout")
+    rollout = explain.generated_relevance(loaded, capture, "rollout")  # every row from the same attention maps
     matrix = explain.explain_capture(capture, "rollout").matrix
     torch.testing.assert_close(rollout, matrix[capture.prompt_length - 1:-1])
 

@@ -6,11 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import SEQ2SEQ_TINY_MODELS
 
 import explain
 import models
-from conftest import SEQ2SEQ_TINY_MODELS
-from explain.encoder_decoder import encoder_decoder_relevance, encoder_decoder_rollout, normalize_residual
+from explain.encoder_decoder import (
+    encoder_decoder_relevance,
+    encoder_decoder_rollout,
+    normalize_residual,
+)
 
 
 def test_rules_on_hand_worked_matrices():
@@ -117,7 +121,7 @@ def seq2seq_models(tiny_loaded):
 @pytest.mark.parametrize("name", SEQ2SEQ_TINY_MODELS)
 def test_every_family_runs_end_to_end(seq2seq_models, name):
     loaded = seq2seq_models[name]
-    assert loaded.spec.kind == "seq2seq" and loaded.spec.decoder_layers == 2
+    assert loaded.spec.kind.name == "seq2seq" and loaded.spec.decoder_layers == 2
     capture = explain.capture_seq2seq(loaded, "24 November 2026", output="2026-11-24")
     sources, outputs = len(capture.source_tokens), len(capture.output_tokens)
     assert capture.encoder_attentions.shape == (2, 2, sources, sources)
@@ -129,32 +133,34 @@ def test_every_family_runs_end_to_end(seq2seq_models, name):
         torch.testing.assert_close(capture.stack(stack).sum(-1), torch.ones(capture.stack(stack).shape[:-1]))
     assert capture.decoder_tokens[1:] == capture.output_tokens[:-1]
     for method in ("attention", "rollout", "gradient-rollout"):
-        relevance = explain.seq2seq_relevance(capture, method)
+        relevance, _ = explain.output_relevance(loaded, capture, method)
         assert relevance.shape == (outputs, sources) and torch.isfinite(relevance).all()
     # R_tt rows: nothing on decoder positions after the explained one, at least 1 on its own diagonal
-    assert torch.equal(torch.triu(capture.relevance_output, diagonal=1), torch.zeros(outputs, outputs))
-    assert (capture.relevance_output.diagonal() >= 1 - 1e-6).all()
+    _, relevance_output = explain.output_relevance(loaded, capture)
+    assert torch.equal(torch.triu(relevance_output, diagonal=1), torch.zeros(outputs, outputs))
+    assert (relevance_output.diagonal() >= 1 - 1e-6).all()
 
 
 @pytest.mark.parametrize("name", ["bart", "t5"])
 def test_relevance_of_an_output_does_not_depend_on_later_outputs(seq2seq_models, name):
     loaded = seq2seq_models[name]
     whole = explain.capture_seq2seq(loaded, "Tuesday, the 24th of November 2026", output="2026-11-24")
+    rows = {method: explain.output_relevance(loaded, whole, method) for method in ("attention", "rollout", "gradient-rollout")}
     for n in (0, 2, len(whole.output_ids) - 2):
-        prefix = explain.capture_seq2seq(loaded, "Tuesday, the 24th of November 2026", output=whole.output_ids[: n + 1])
-        torch.testing.assert_close(prefix.relevance_source[n], whole.relevance_source[n], rtol=1e-4, atol=1e-6)
-        torch.testing.assert_close(prefix.relevance_output[n, : n + 1], whole.relevance_output[n, : n + 1],
-                                   rtol=1e-4, atol=1e-6)
-        for method in ("attention", "rollout"):
-            torch.testing.assert_close(explain.seq2seq_relevance(prefix, method)[n],
-                                       explain.seq2seq_relevance(whole, method)[n], rtol=1e-4, atol=1e-6)
+        prefix = explain.capture_seq2seq(loaded, "Tuesday, the 24th of November 2026", output=whole.output_ids[: n + 1],
+                                         target=n)
+        for method, (source_rows, output_rows) in rows.items():
+            explanation = explain.explain_capture(prefix, method)
+            torch.testing.assert_close(explanation.relevance, source_rows[n], rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(explanation.decoder_relevance[: n + 1], output_rows[n, : n + 1],
+                                       rtol=1e-4, atol=1e-6)
 
 
 def test_relevance_rows_follow_the_rules_from_the_models_own_gradients(seq2seq_models):
     """Recompute one row with torch.autograd directly on the model's attentions and the pure rules."""
     loaded = seq2seq_models["bart"]
-    capture = explain.capture_seq2seq(loaded, "Nov 24, 2026", output="2026-11-24")
     n = 3
+    capture = explain.capture_seq2seq(loaded, "Nov 24, 2026", output="2026-11-24", target=n)
     model = loaded.model
     source = torch.tensor([capture.source_ids])
     start = model.config.decoder_start_token_id
@@ -169,8 +175,11 @@ def test_relevance_rows_follow_the_rules_from_the_models_own_gradients(seq2seq_m
         weighted.append(torch.stack([(g[0] * a[0]).clamp(min=0).mean(0) for a, g in pairs]).detach())
         offset += len(stack)
     _, r_tt, r_ts = encoder_decoder_relevance(*weighted)
-    torch.testing.assert_close(capture.relevance_source[n], r_ts[n], rtol=1e-5, atol=1e-7)
-    torch.testing.assert_close(capture.relevance_output[n], r_tt[n], rtol=1e-5, atol=1e-7)
+    explanation = explain.explain_capture(capture, "gradient-rollout")
+    torch.testing.assert_close(explanation.relevance, r_ts[n], rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(explanation.decoder_relevance, r_tt[n], rtol=1e-5, atol=1e-7)
+    for stack, mine in zip(weighted, (capture.weighted, capture.decoder_weighted, capture.cross_weighted)):
+        torch.testing.assert_close(mine, stack, rtol=1e-5, atol=1e-8)
 
 
 def test_greedy_output_is_the_models_own_generation(seq2seq_models):
@@ -198,6 +207,8 @@ def test_seq2seq_bad_input_gets_one_sentence(seq2seq_models, tiny_loaded):
     with pytest.raises(ValueError, match="Unknown attention stack"):
         capture.stack("memory")
     with pytest.raises(ValueError, match="Unknown method"):
-        explain.seq2seq_relevance(capture, "lrp")
+        explain.explain_capture(capture, "lrp")
+    with pytest.raises(ValueError, match="Output token 9 does not exist: choose 0 to"):
+        explain.capture_seq2seq(loaded, "24 Nov 2026", output="2026", target=9)
     loaded_spec = models.load_spec(str(loaded.spec.source), allow_download=False)
     assert loaded_spec.summary()["decoder_layers"] == 2

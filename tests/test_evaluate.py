@@ -7,7 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from explain.evaluate import dilate, evaluate, is_class_sensitive, patch_distance, patch_masks, top_patch
+from cli.evaluate import evaluate
+from explain.metrics.localisation import (
+    dilate,
+    is_class_sensitive,
+    patch_distance,
+    patch_masks,
+    top_patch,
+)
 from models.scenes import CLASS_NAMES, EVAL_SEED
 
 

@@ -8,21 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from explain.faithfulness import (
+from explain.metrics.faithfulness import (
     FRACTIONS,
-    class_probability,
-    decoder_probability,
-    encoder_probability,
+    class_scores,
     image_curves,
-    localisation_scores,
     perturbed_batch,
     random_curves,
     random_text_scores,
-    seq2seq_probability,
+    text_perturbation,
     text_scores,
     trapezoid_auc,
-    upsample_relevance,
 )
+from explain.metrics.localisation import localisation_scores, upsample_relevance
 
 WEIGHTS = torch.tensor([[0.4, 0.3], [0.2, 0.1]])  # per patch of a 2x2 grid
 
@@ -73,7 +70,7 @@ def tiny_vit(tiny_loaded):
 def test_curve_invariants_and_batched_equals_one_at_a_time_on_a_vit(tiny_vit):
     torch.manual_seed(0)
     pixels = torch.randn(1, 3, 32, 32)
-    probability = class_probability(tiny_vit.model, target=1, multi_label=False)
+    probability = lambda images: class_scores(tiny_vit.model, multi_label=False)(images)[:, 1]  # noqa: E731
     relevance = torch.rand(4, 4, generator=torch.Generator().manual_seed(2))
     result = image_curves(probability, pixels, relevance, (4, 4))
     clean = float(probability(pixels)[0])
@@ -135,14 +132,16 @@ def test_encoder_scorers_delete_tokens_and_keep_specials(minilm):
     import explain
 
     capture = explain.capture_text(minilm, "The cat sat on the mat.", labels=["animals", "food"])
-    probability = encoder_probability(minilm, capture.token_ids, labels=["animals", "food"])
+    task = text_perturbation(capture, minilm)
+    assert task.length == len(capture.token_ids) and task.removable == [False] + [True] * 7 + [False]
+    probability = task.probability
     full = float(probability(torch.ones(1, len(capture.token_ids), dtype=torch.bool))[0])
     assert full == pytest.approx(float(torch.softmax(capture.scores / 0.05, -1)[capture.target_index]), abs=1e-5)
     drop_cat = torch.ones(1, len(capture.token_ids), dtype=torch.bool)
     drop_cat[0, capture.tokens.index("cat")] = False
     assert float(probability(drop_cat)[0]) != pytest.approx(full, abs=1e-4)
-    probe = encoder_probability(minilm, capture.token_ids, target="A dog lay on the rug.")
     with_probe = explain.capture_text(minilm, "The cat sat on the mat.", target="A dog lay on the rug.")
+    probe = text_perturbation(with_probe, minilm).probability
     assert float(probe(torch.ones(1, len(capture.token_ids), dtype=torch.bool))[0]) == pytest.approx(with_probe.target_value, abs=1e-5)
 
 
@@ -150,9 +149,11 @@ def test_decoder_and_seq2seq_scorers_on_tiny_models(tiny_loaded):
     import explain
 
     decoder = tiny_loaded("llama")
-    capture = explain.capture_decoder(decoder, "The cat sat on the mat. The cat sat on the")
     the = decoder.tokenizer.convert_tokens_to_ids("Ġthe")
-    probability = decoder_probability(decoder, capture.token_ids, the)
+    capture = explain.capture_decoder(decoder, "The cat sat on the mat. The cat sat on the", target=the)
+    task = text_perturbation(capture, decoder)
+    assert task.length == len(capture.token_ids)
+    probability = task.probability
     everything = torch.ones(3, len(capture.token_ids), dtype=torch.bool)
     everything[1, 2] = everything[2, 1:4] = False
     values = probability(everything)
@@ -164,8 +165,8 @@ def test_decoder_and_seq2seq_scorers_on_tiny_models(tiny_loaded):
     assert float(values[1]) == pytest.approx(float(direct[the]), rel=1e-4)
 
     seq2seq = tiny_loaded("bart")
-    result = explain.capture_seq2seq(seq2seq, "24 November 2026", output="2026-11-24")
-    probability = seq2seq_probability(seq2seq, result.source_ids, result.output_ids, position=3)
+    result = explain.capture_seq2seq(seq2seq, "24 November 2026", output="2026-11-24", target=3)
+    probability = text_perturbation(result, seq2seq).probability
     full = float(probability(torch.ones(1, len(result.source_ids), dtype=torch.bool))[0])
     assert full == pytest.approx(float(result.output_probabilities[3]), rel=1e-4)
     some = torch.ones(2, len(result.source_ids), dtype=torch.bool)

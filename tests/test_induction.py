@@ -10,7 +10,11 @@ import pytest
 import torch
 from transformers import LlamaForCausalLM
 
-from explain.head_stats import induction_scores, previous_token_scores, repeated_token_induction
+from explain.head_stats import (
+    induction_scores,
+    previous_token_scores,
+    repeated_token_induction,
+)
 from models.induction import (
     EVAL_SEED,
     LENGTHS,

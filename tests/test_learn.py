@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_app_pages import assert_clean, figure, start
 
 import explain
 from explain.learn import (
-    attention_rollout_steps,
-    gradient_rollout_steps,
     patch_sequence,
     pca_2d,
     position_table,
@@ -22,7 +21,6 @@ from explain.learn import (
     sinusoidal_encoding,
     word_trajectories,
 )
-from test_app_pages import assert_clean, figure, start
 
 
 def test_sinusoids_by_hand():
@@ -46,16 +44,31 @@ def test_pca_by_hand():
     assert explained == pytest.approx(1.0)
 
 
-def test_rollout_steps_end_where_the_one_shot_rollouts_do(minilm):
+def test_rollout_steps_equal_a_plain_loop_through_the_path_the_app_uses(minilm):
+    """The Learn page's per-layer matrices (explain_capture(..., steps=True)) against a loop written here."""
     capture = explain.capture_text(minilm, "The cat sat on the mat.", target="A dog lay on the rug.")
-    for fusion, discard, first in (("mean", 0.0, 0), ("max", 0.5, 2), ("min", 0.3, 1)):
-        steps = attention_rollout_steps(capture.attentions, fusion, discard, first)
+    attentions, tokens = capture.attentions, len(capture.tokens)
+    identity = torch.eye(tokens)
+    reduce = {"mean": lambda a: a.mean(0), "max": lambda a: a.amax(0), "min": lambda a: a.amin(0)}
+    for fusion, first in (("mean", 0), ("max", 2), ("min", 1)):
+        steps = explain.explain_capture(capture, "rollout", head_fusion=fusion, start_layer=first, steps=True).steps
+        running = identity
+        for index, layer in enumerate(range(first, 6)):
+            augmented = reduce[fusion](attentions[layer]) + identity
+            augmented = augmented / augmented.sum(-1, keepdim=True)
+            running = augmented @ running
+            torch.testing.assert_close(steps.augmented[index], augmented)
+            torch.testing.assert_close(steps.running[index], running)
         assert steps.running.shape[0] == 6 - first
-        torch.testing.assert_close(steps.running[-1], explain.attention_rollout(capture.attentions, fusion, discard, first))
-        torch.testing.assert_close(steps.augmented.sum(-1), torch.ones(steps.augmented.shape[:-1]))
-    gradient = gradient_rollout_steps(capture.weighted)
-    torch.testing.assert_close(gradient.running[-1], explain.gradient_rollout(capture.attentions, capture.gradients))
-    torch.testing.assert_close(gradient.augmented[0] - torch.eye(len(capture.tokens)), capture.weighted[0])
+    for first in (0, 3):
+        explanation = explain.explain_capture(capture, "gradient-rollout", start_layer=first, steps=True)
+        relevance = identity
+        for index, layer in enumerate(range(first, 6)):
+            weighted = (capture.gradients[layer] * attentions[layer]).clamp(min=0).mean(0)
+            relevance = relevance + weighted @ relevance
+            torch.testing.assert_close(explanation.steps.augmented[index], identity + weighted)
+            torch.testing.assert_close(explanation.steps.running[index], relevance)
+        torch.testing.assert_close(explanation.matrix, relevance)
 
 
 def test_position_tables_are_the_models_own(minilm, tiny_loaded):

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import (
+    IMAGE_LABELS,
+    IMAGE_TINY_MODELS,
+    TEXT_LABELS,
+    TEXT_TINY_MODELS,
+    TINY_MAX_POSITIONS,
+    TINY_MODELS,
+)
 from PIL import Image
 
 import models
-from conftest import IMAGE_LABELS, IMAGE_TINY_MODELS, TEXT_LABELS, TEXT_TINY_MODELS, TINY_MAX_POSITIONS, TINY_MODELS
-from explain import image_relevance
-from explain.capture import capture_image, capture_text
+from explain import capture_image, capture_text
 from explain.methods import explain_capture
 from models import ModelLoadError
 
@@ -38,7 +44,7 @@ def test_text_checkpoint_spec_and_capture(tiny_checkpoints, tiny_loaded, name):
     _, layers, heads = TINY_MODELS[name]
     spec = models.load_spec(path, allow_download=False)
     assert spec == tiny_loaded(name).spec
-    assert (spec.kind, spec.model_type, spec.source) == ("text", model_type, path)
+    assert (spec.kind.name, spec.model_type, spec.source) == ("text", model_type, path)
     assert (spec.layers, spec.heads, spec.prefix_tokens) == (layers, heads, 0)
     assert spec.patch_grid is None and spec.image_size is None
     assert spec.classifier is classifier
@@ -78,7 +84,7 @@ def test_image_checkpoint_spec_and_capture(tiny_checkpoints, tiny_loaded, name):
     model_type, prefix, pooling = IMAGE_EXPECTED[name]
     _, layers, heads = TINY_MODELS[name]
     spec = models.load_spec(path, allow_download=False)
-    assert (spec.kind, spec.model_type, spec.source) == ("image", model_type, path)
+    assert (spec.kind.name, spec.model_type, spec.source) == ("image", model_type, path)
     assert (spec.layers, spec.heads, spec.prefix_tokens) == (layers, heads, prefix)
     assert spec.patch_grid == (4, 4) and spec.image_size == (32, 32)
     assert spec.labels == tuple(IMAGE_LABELS.values())
@@ -102,14 +108,14 @@ def test_image_checkpoint_spec_and_capture(tiny_checkpoints, tiny_loaded, name):
         assert capture.pooling_weights.tolist() == [1.0] + [0.0] * (tokens - 1)
     explanation = explain_capture(capture, "rollout")
     assert explanation.grid.shape == (4, 4)
-    torch.testing.assert_close(explanation.grid, image_relevance(explanation.matrix, spec))
+    torch.testing.assert_close(explanation.grid, capture.grid_of(capture.pooling_weights @ explanation.matrix))
     torch.testing.assert_close(explanation.grid.flatten(), (capture.pooling_weights @ explanation.matrix)[prefix:])
 
 
 def test_list_models_has_minilm_and_the_imagenet_presets():
     listed = {spec.name: spec for spec in models.list_models()}
     minilm = listed["minilm"]
-    assert (minilm.kind, minilm.layers, minilm.heads, minilm.pooling, minilm.bundled) == ("text", 6, 12, "mean", True)
+    assert (minilm.kind.name, minilm.layers, minilm.heads, minilm.pooling, minilm.bundled) == ("text", 6, 12, "mean", True)
     assert minilm.max_length == 512
     presets = {
         "vit-base": (12, 12, 1, "google/vit-base-patch16-224"),
@@ -119,7 +125,7 @@ def test_list_models_has_minilm_and_the_imagenet_presets():
     }
     for name, (layers, heads, prefix, source) in presets.items():
         spec = listed[name]
-        assert (spec.kind, spec.layers, spec.heads, spec.prefix_tokens, spec.source) == ("image", layers, heads, prefix, source)
+        assert (spec.kind.name, spec.layers, spec.heads, spec.prefix_tokens, spec.source) == ("image", layers, heads, prefix, source)
         assert spec.patch_grid == (14, 14) and spec.image_size == (224, 224)
         assert spec.max_length == prefix + 196
         assert spec.bundled is False
@@ -213,7 +219,7 @@ def test_a_model_without_an_eager_attention_path_gets_one_sentence(tmp_path, mon
                                         ("bart", "seq2seq"), ("t5", "seq2seq"), ("marian", "seq2seq")])
 def test_generative_kinds_are_read_from_the_config(tiny_checkpoints, name, kind):
     spec = models.load_spec(str(tiny_checkpoints(name)), allow_download=False)
-    assert spec.kind == kind and spec.layers == 2 and spec.heads == 2
+    assert spec.kind.name == kind and spec.layers == 2 and spec.heads == 2
     assert spec.summary()["kind"] == kind
     if kind == "seq2seq":
         assert (spec.decoder_layers, spec.decoder_heads) == (2, 2)

@@ -9,16 +9,30 @@ gradient rollout: R = I; per layer Abar = mean_h relu(G_l * A_l); R = R + Abar @
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from explain import image_relevance
-from explain.capture import Capture
-from explain.methods import explain_capture, input_relevance, layer_attention, patch_grid
-from explain.rollout import HEAD_FUSIONS, attention_rollout, discard_smallest, fuse_heads, gradient_rollout
+from explain import (
+    Capture,
+    ImageCapture,
+    explain_capture,
+    input_relevance,
+    layer_attention,
+    patch_grid,
+    patch_tokens,
+)
+from explain.capture import pooling_weights_for
+from explain.rollout import (
+    HEAD_FUSIONS,
+    attention_rollout,
+    discard_smallest,
+    fuse_heads,
+    gradient_rollout,
+    gradient_weighted,
+)
+from models import IMAGE, TEXT
 
 # Two layers, two heads, two tokens; every row sums to 1.
 A_HAND = torch.tensor(
@@ -151,10 +165,10 @@ def test_gradient_rollout_by_hand():
     # Abar1 @ R1 = [[.5*1.5+.5*.5, .5*.2+.5*1.5], [.5*1.5, .5*.2]] = [[1,.85],[.75,.1]]
     # R2 = R1 + Abar1 @ R1 = [[2.5,1.05],[1.25,1.6]]
     expected = torch.tensor([[2.5, 1.05], [1.25, 1.6]], dtype=torch.float64)
-    torch.testing.assert_close(gradient_rollout(A_HAND, G_HAND), expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close(gradient_rollout(gradient_weighted(A_HAND, G_HAND)), expected, rtol=0, atol=1e-12)
     # start_layer=1: R = I + Abar1
     torch.testing.assert_close(
-        gradient_rollout(A_HAND, G_HAND, start_layer=1),
+        gradient_rollout(gradient_weighted(A_HAND, G_HAND), start_layer=1),
         torch.tensor([[1.5, 0.5], [0.5, 1.0]], dtype=torch.float64), rtol=0, atol=1e-12,
     )
 
@@ -167,20 +181,20 @@ def test_gradient_rollout_relu_per_head_before_mean():
     # relu then mean: (1 + 0) / 2 = 0.5 -> R = I + [[.5,0],[0,0]]
     # (mean then relu would give relu(-0.5) = 0 -> R = I)
     expected = torch.tensor([[1.5, 0.0], [0.0, 1.0]], dtype=torch.float64)
-    torch.testing.assert_close(gradient_rollout(attention, gradient), expected, rtol=0, atol=0)
+    torch.testing.assert_close(gradient_rollout(gradient_weighted(attention, gradient)), expected, rtol=0, atol=0)
 
 
 def test_gradient_rollout_all_negative_products_are_clipped():
     gen = torch.Generator().manual_seed(2)
     attentions = random_attention(3, 2, 5, 5, generator=gen)
     gradients = -torch.rand(3, 2, 5, 5, generator=gen, dtype=torch.float64)
-    assert torch.equal(gradient_rollout(attentions, gradients), torch.eye(5, dtype=torch.float64))
+    assert torch.equal(gradient_rollout(gradient_weighted(attentions, gradients)), torch.eye(5, dtype=torch.float64))
 
 
 def test_gradient_rollout_zero_gradients_is_identity():
     gen = torch.Generator().manual_seed(3)
     attentions = random_attention(4, 3, 7, 7, generator=gen)
-    assert torch.equal(gradient_rollout(attentions, torch.zeros_like(attentions)), torch.eye(7, dtype=torch.float64))
+    assert torch.equal(gradient_rollout(gradient_weighted(attentions, torch.zeros_like(attentions))), torch.eye(7, dtype=torch.float64))
 
 
 # ----------------------------------------------------------------------------- loop reference
@@ -250,7 +264,7 @@ def test_gradient_rollout_matches_loop_reference_with_batch(start_layer):
     gen = torch.Generator().manual_seed(20 + start_layer)
     attentions = random_attention(2, 4, 3, 5, 5, generator=gen)
     gradients = torch.randn(2, 4, 3, 5, 5, generator=gen, dtype=torch.float64)
-    relevance = gradient_rollout(attentions, gradients, start_layer)
+    relevance = gradient_rollout(gradient_weighted(attentions, gradients), start_layer)
     assert relevance.shape == (2, 5, 5)
     for item in range(2):
         expected = reference_gradient_rollout(attentions[item].numpy(), gradients[item].numpy(), start_layer)
@@ -262,20 +276,20 @@ def test_batched_equals_unbatched_and_keeps_dtype_and_device():
     attentions = random_attention(3, 2, 2, 4, 4, generator=gen)
     gradients = torch.randn(3, 2, 2, 4, 4, generator=gen, dtype=torch.float64)
     joint = attention_rollout(attentions, "max", 0.25, 0)
-    relevance = gradient_rollout(attentions, gradients)
+    relevance = gradient_rollout(gradient_weighted(attentions, gradients))
     # Batched and single matrix products may take different BLAS kernels (summation order), so equal
     # to float64 rounding, not bit for bit.
     for item in range(3):
         torch.testing.assert_close(joint[item], attention_rollout(attentions[item], "max", 0.25, 0), rtol=0, atol=1e-14)
-        torch.testing.assert_close(relevance[item], gradient_rollout(attentions[item], gradients[item]), rtol=0, atol=1e-14)
+        torch.testing.assert_close(relevance[item], gradient_rollout(gradient_weighted(attentions[item], gradients[item])), rtol=0, atol=1e-14)
     assert joint.dtype == relevance.dtype == torch.float64
     assert joint.device == relevance.device == attentions.device
     single = attentions[0].float()
     assert attention_rollout(single).dtype == torch.float32
-    assert gradient_rollout(single, gradients[0].float()).dtype == torch.float32
+    assert gradient_rollout(gradient_weighted(single, gradients[0].float())).dtype == torch.float32
     meta = torch.empty(2, 2, 4, 4, device="meta")  # the only non-CPU device on this machine
     assert attention_rollout(meta, discard_ratio=0.5).device.type == "meta"
-    assert gradient_rollout(meta, meta).device.type == "meta"
+    assert gradient_rollout(gradient_weighted(meta, meta)).device.type == "meta"
 
 
 # ----------------------------------------------------------------------------- bad options
@@ -290,8 +304,9 @@ def test_batched_equals_unbatched_and_keeps_dtype_and_device():
         (lambda: attention_rollout(A_HAND, discard_ratio=-0.1), "[0, 1)"),
         (lambda: attention_rollout(A_HAND, start_layer=2), "0 to 1"),
         (lambda: attention_rollout(A_HAND, start_layer=-1), "0 to 1"),
-        (lambda: gradient_rollout(A_HAND, G_HAND, start_layer=2), "0 to 1"),
-        (lambda: gradient_rollout(A_HAND, G_HAND[:1]), "same shape"),
+        (lambda: gradient_rollout(gradient_weighted(A_HAND, G_HAND), start_layer=2), "0 to 1"),
+        (lambda: gradient_weighted(A_HAND, G_HAND[:1]), "same shape"),
+        (lambda: gradient_weighted(list(A_HAND), list(G_HAND[:1])), "2 attention layers but 1 gradient"),
         (lambda: attention_rollout(A_HAND[0]), "(..., L, H, T, T)"),
     ],
 )
@@ -328,24 +343,27 @@ def test_patch_grid_drops_prefix_and_reshapes():
         patch_grid(relevance, 2, (3, 3))
 
 
-def test_image_relevance_cls_and_mean_pooling():
+def test_image_relevance_cls_and_mean_pooling_through_the_registry():
+    """An image capture's relevance: the pooling row(s) of the matrix, prefix tokens dropped, laid on the grid."""
     matrix = torch.arange(64, dtype=torch.float32).reshape(8, 8)  # 2 prefix tokens, 2x3 grid
-    cls_spec = SimpleNamespace(pooling="cls", prefix_tokens=2, patch_grid=(2, 3))
+    special = torch.tensor([True, True] + [False] * 6)
+
+    def capture(pooling: str) -> ImageCapture:
+        return ImageCapture(kind=IMAGE, tokens=patch_tokens(2, (2, 3)), attentions=matrix[None, None],
+                            special=special, pooling_weights=pooling_weights_for(pooling, ~special), grid=(2, 3),
+                            prefix_tokens=2)
+
     # cls: row 0 = [0..7], prefix columns 0, 1 dropped
-    assert torch.equal(image_relevance(matrix, cls_spec), torch.tensor([[2.0, 3.0, 4.0], [5.0, 6.0, 7.0]]))
-    mean_spec = SimpleNamespace(pooling="mean", prefix_tokens=2, patch_grid=(2, 3))
+    assert torch.equal(explain_capture(capture("cls"), "attention").grid, torch.tensor([[2.0, 3.0, 4.0], [5.0, 6.0, 7.0]]))
     # mean of rows 2..7: entry k = 8 * 4.5 + k = 36 + k
     expected = torch.tensor([[38.0, 39.0, 40.0], [41.0, 42.0, 43.0]])
-    torch.testing.assert_close(image_relevance(matrix, mean_spec), expected)
-    # subtract identity: row 0 of (M - I) only changes column 0, which is a prefix token
-    assert torch.equal(image_relevance(matrix, cls_spec, subtract_identity=True), torch.tensor([[2.0, 3.0, 4.0], [5.0, 6.0, 7.0]]))
-    # mean pooling with subtract identity: diagonal entries of rows 2..7 lose 1/6 each
-    torch.testing.assert_close(image_relevance(matrix, mean_spec, subtract_identity=True), expected - 1 / 6)
+    torch.testing.assert_close(explain_capture(capture("mean"), "attention").grid, expected)
+    assert capture("cls").tokens[:3] == ["[CLS]", "[DIST]", "patch 0,0"]
 
 
 def _hand_capture(**extra) -> Capture:
     return Capture(
-        attentions=A_HAND.float(), tokens=["[CLS]", "a"], special=torch.tensor([True, False]),
+        kind=TEXT, attentions=A_HAND.float(), tokens=["[CLS]", "a"], special=torch.tensor([True, False]),
         pooling_weights=torch.tensor([1.0, 0.0]), **extra,
     )
 
@@ -371,8 +389,10 @@ def test_explain_capture_errors():
     capture = _hand_capture()
     with pytest.raises(ValueError, match="needs a target"):
         explain_capture(capture, "gradient-rollout")
-    with pytest.raises(ValueError, match="attention, rollout, gradient-rollout"):
-        explain_capture(capture, "saliency")
+    with pytest.raises(ValueError, match="Unknown method 'nonsense': choose one of attention, attention-mean, rollout"):
+        explain_capture(capture, "nonsense")
+    with pytest.raises(ValueError, match="takes no option start_layer"):
+        explain_capture(capture, "attention", start_layer=1)
     with pytest.raises(ValueError, match="mean, max, min"):
         explain_capture(capture, "rollout", head_fusion="avg")
     with pytest.raises(ValueError, match="choose 0 to 1"):

@@ -12,10 +12,10 @@ CODE = """
 import resource, sys
 sys.path.insert(0, {root!r})
 if {tuned}:
-    from explain.runtime import tune_allocator
+    from models.runtime import tune_allocator
     assert tune_allocator()
 import models, explain
-from explain.bench import text_of_length
+from cli.bench import text_of_length
 loaded = models.load("minilm")
 text = text_of_length(loaded.tokenizer, 384)
 explain.capture_text(loaded, text, target="A dog.", display=True)  # warm up

@@ -6,9 +6,18 @@ import math
 
 import torch
 
-from explain.capture import capture_text
+from explain import capture_text
 from explain.head_stats import head_statistics, token_positions
-from explain.tokens import hide_tokens, merge_attention, word_groups
+from explain.tokens import (
+    continue_word_ids,
+    hide_tokens,
+    merge_attention,
+    readable,
+    spaced,
+    token_text,
+    word_groups,
+    words_of,
+)
 
 
 def test_word_groups_merge_word_pieces(minilm):
@@ -61,7 +70,7 @@ def test_previous_token_pattern():
     for q in range(1, 4):
         attention[q, q - 1] = 1
     stats = _stats(attention)
-    assert math.isclose(stats["previous"], 3 / 4, rel_tol=1e-6)  # (T-1)/T: query 0 has no previous token
+    assert math.isclose(stats["previous"], 1.0, rel_tol=1e-6)  # every query t >= 1 attends to t - 1
     assert math.isclose(stats["self"], 1 / 4, rel_tol=1e-6)
     assert math.isclose(stats["distance"], 3 / 4, rel_tol=1e-6)  # distances 0, 1, 1, 1
     assert stats["entropy"] == 0
@@ -80,3 +89,35 @@ def test_image_positions_and_grid_distance():
     attention[4, 4] = 1  # self: 0
     stats = _stats(attention, special=torch.tensor([True, False, False, False, False]), positions=positions)
     assert math.isclose(stats["distance"], (2 * math.sqrt(2) + 1) / 4, rel_tol=1e-5)
+
+
+def test_spaced_reads_word_pieces_and_space_markers():
+    texts, spaces = spaced(["[CLS]", "play", "##ing", "[SEP]"], [True, False, False, True])
+    assert texts == ["[CLS]", "play", "ing", "[SEP]"] and spaces == [False, True, False, True]
+    # byte-level BPE: only marked pieces follow a space; a bare piece after a special token starts a word
+    texts, spaces = spaced(["<s>", "Hello", "Ġworld", "!", "</s>"], [True, False, False, False, True])
+    assert texts == ["<s>", "Hello", "world", "!", "</s>"] and spaces == [False, True, True, False, True]
+    # no markers at all (a word-level or character vocabulary): every piece is a word
+    assert spaced(["the", "cat"], [False, False])[1] == [False, True]
+
+
+def test_token_text_drops_markers_and_shows_whitespace():
+    tokens = ["##ing", "Ġcat", "▁cat", "Ġ", " ", "Ċ", "cat", "##", "ĠĠ"]
+    assert [token_text(t) for t in tokens] == ["ing", "cat", "cat", "·", "·", "⏎", "cat", "##", "·"]
+    assert readable(["a", " ", "b"]) == ["a", "·", "b"]
+
+
+def test_generated_tokens_continue_the_word_ids():
+    # the prompt's word ids come from the tokenizer; generated tokens start a word at a space marker
+    tokens = ["<s>", "Ġthe", "Ġcat", "Ġsat", "ting", "Ġon", "</s>"]
+    words = continue_word_ids(tokens, [None, 0, 1], [True, False, False, False, False, False, True])
+    assert words == [None, 0, 1, 2, 2, 3, None]
+    # without markers every generated token is a word
+    assert continue_word_ids(["<bos>", "the", "cat", "sat"], [None, 0], [True, False, False, False]) == [None, 0, 1, 2]
+
+
+def test_words_of_joins_pieces_and_leaves_special_tokens_out():
+    words, members = words_of(["[CLS]", "un", "##bel", "token", "[SEP]"], [None, 0, 0, 1, None])
+    assert words == ["unbel", "token"] and members == [[1, 2], [3]]
+    words, members = words_of(["<s>", "Ġapple", "Ġre", "leased"], [None, 0, 1, 1])
+    assert words == ["apple", "released"] and members == [[1], [2, 3]]

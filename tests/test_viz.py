@@ -285,13 +285,13 @@ def test_head_grid_shares_one_coloraxis():
     assert fig.layout.xaxis5.showticklabels is False
 
 
-def test_head_grid_default_scale_is_global_and_image_kind_is_square():
+def test_head_grid_default_scale_is_global_and_image_cells_are_square():
     maps = np.arange(2 * 2 * 3 * 3, dtype=float).reshape(2, 2, 3, 3)
-    fig = head_grid(maps, kind="image")
+    fig = head_grid(maps, cells="image")
     assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (0.0, 35.0)
     assert fig.layout.yaxis3.scaleanchor == "x3"
-    with pytest.raises(ValueError, match="kind"):
-        head_grid(maps, kind="images")
+    with pytest.raises(ValueError, match="cells"):
+        head_grid(maps, cells="images")
 
 
 def test_head_grid_is_fast_for_12x12_heads():
@@ -375,25 +375,26 @@ def test_tokens_html_escapes():
     assert 'title="#2 a&quot;b: 1.0"' in out
 
 
-def test_tokens_html_merges_word_pieces_and_titles():
-    out = tokens_html(["[CLS]", "play", "##ing", "[SEP]"], np.array([0.5, 0.25, 0.125, 0.9]))
-    assert "</span><span" in out  # "play" and "ing" glued, no space between spans
-    assert ">ing</span>" in out and "##" not in out
+def test_tokens_html_spaces_and_titles():
+    out = tokens_html(["[CLS]", "play", "ing", "[SEP]"], np.array([0.5, 0.25, 0.125, 0.9]),
+                      spaces=[False, True, False, True], special=[True, False, False, True])
+    assert '</span><span data-index="2"' in out  # "play" and "ing" glued, no space between spans
     assert 'title="#1 play: 0.25"' in out
     assert 'title="#2 ing: 0.125"' in out
     assert 'title="#3 [SEP]: 0.9"' in out
     assert ' <span data-index="1"' in out and ' <span data-index="2"' not in out
+    with pytest.raises(ValueError, match="one space flag and one special flag per token"):
+        tokens_html(["a", "b"], np.array([0.1, 0.2]), spaces=[True])
 
 
-def test_tokens_html_roberta_spaces():
-    out = tokens_html(["<s>", "Hello", "Ġworld", "!", "</s>"], np.array([0.1, 0.2, 0.3, 0.4, 0.5]))
-    assert "Ġ" not in out
-    assert ' <span data-index="2"' in out  # Ġ -> space
-    assert '</span><span data-index="3"' in out  # bare "!" continues "world"
+def test_tokens_html_default_spaces_between_every_token():
+    out = tokens_html(["a", "b", "c"], np.array([0.1, 0.2, 0.3]))
+    assert '<span data-index="0"' in out and ' <span data-index="0"' not in out
+    assert ' <span data-index="1"' in out and ' <span data-index="2"' in out
 
 
 def test_tokens_html_colours_and_contrast():
-    out = tokens_html(["low", "high", "[SEP]"], np.array([0.0, 1.0, 5.0]), colormap="reds")
+    out = tokens_html(["low", "high", "[SEP]"], np.array([0.0, 1.0, 5.0]), colormap="reds", special=[False, False, True])
     # [SEP] is left out of the scale, so low -> first anchor, high -> last anchor
     assert "background-color:rgb(255,245,240);color:#000" in out
     assert "background-color:rgb(103,0,13);color:#fff" in out

@@ -117,21 +117,3 @@ class ByteBudgetCache:
     def stats(self) -> CacheStats:
         with self._lock:
             return CacheStats(len(self._entries), self._bytes, self.max_bytes, self._hits, self._misses, self._evictions)
-
-
-def release_free_memory() -> None:
-    """Return freed heap memory to the operating system (glibc's malloc_trim; nothing elsewhere).
-
-    Evicted captures are large blocks; glibc keeps freed blocks in its per-thread arenas (Streamlit runs
-    every session in its own thread), so without this the server's resident memory stays near its peak.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        if libc is not None and hasattr(libc, "malloc_trim"):
-            libc.malloc_trim(0)
-    except OSError:
-        pass

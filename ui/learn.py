@@ -1,5 +1,5 @@
-"""Inputs shared by the Learn pages: which model (the sidebar's, by kind), which input, and the cached
-numbers computed from them."""
+"""Inputs shared by the Learn pages: which model (the sidebar's, by kind), which input, and the cached numbers
+computed from them."""
 
 from __future__ import annotations
 
@@ -8,17 +8,15 @@ from dataclasses import dataclass
 import streamlit as st
 
 from explain.qkv import HeadInternals, head_internals
-from models import LoadedModel
-from ui import params, widgets
-from ui.state import DECODER_EXAMPLES, cached, capture_or_message, load_model
-
-KINDS = {"text": "Text encoder", "decoder": "Decoder", "image": "Vision Transformer"}
-DEFAULTS = {"text": "minilm", "decoder": "induction-lm", "image": "shapes-vit"}
+from models import DECODER, IMAGE, TEXT, LoadedModel, ModelKind, kind_named
+from ui import url, widgets
+from ui.notices import capture_or_message
+from ui.services import cached
 
 
 @dataclass
 class ModelInput:
-    kind: str
+    kind: ModelKind
     name: str
     loaded: LoadedModel
     text: str | None = None
@@ -26,27 +24,25 @@ class ModelInput:
     digest: str = ""
 
 
-def model_and_input(prefix: str, kinds: tuple[str, ...] = tuple(KINDS)) -> ModelInput | None:
+def model_and_input(prefix: str, kinds: tuple[ModelKind, ...] = (TEXT, DECODER, IMAGE)) -> ModelInput | None:
     """A kind of model (its sidebar choice) and an input for it; None (after saying why) when either is missing."""
-    params.restore(f"{prefix}_kind", kinds[0], allowed=kinds)
-    kind = st.radio("Model", kinds, key=f"{prefix}_kind", horizontal=True, format_func=KINDS.get) if len(kinds) > 1 else kinds[0]
-    params.publish(f"{prefix}_kind")
-    name = st.session_state.get(f"{kind}_model", DEFAULTS[kind])
-    loaded = load_model(name)
-    if kind == "image":
+    names = [kind.name for kind in kinds]
+    chosen = url.radio("Model", names, f"{prefix}_kind", names[0], horizontal=True,
+                       format_func=lambda n: kind_named(n).label) if len(kinds) > 1 else names[0]
+    kind = kind_named(chosen)
+    name, loaded = widgets.page_model(kind)
+    if kind.reads_images:
         choice = widgets.image_input(prefix)
         if loaded is None or choice is None:
             return None
-        text, image, digest = None, choice.image, choice.digest
-    else:
-        text, _ = widgets.text_input(f"{prefix}_{kind}", with_pair=False, shared="prompt" if kind == "decoder" else "text",
-                                     **({"examples": DECODER_EXAMPLES} if kind == "decoder" else {}))
-        if loaded is None or not text.strip():
-            return None
-        image, digest = None, text
-    if widgets.wrong_kind(loaded, name, kind):
+        return ModelInput(kind, name, loaded, None, choice.image, choice.digest)
+    text, _ = widgets.kind_input(f"{prefix}_{kind.name}", kind)
+    if loaded is None:
         return None
-    return ModelInput(kind, name, loaded, text, image, digest)
+    if not text.strip():
+        st.warning(f"The {kind.input_label.lower()} is empty: type one or pick an example.")
+        return None
+    return ModelInput(kind, name, loaded, text, None, text)
 
 
 @dataclass
@@ -62,16 +58,17 @@ def head_step_input(prefix: str) -> HeadStep | None:
         return None
     spec = chosen.loaded.spec
     layer, head = widgets.layer_head(prefix, spec.layers, spec.heads, allow_mean=False)
-    probe = capture_or_message(lambda: cached(("qkv", chosen.name, chosen.digest, layer, head, 0), lambda: head_internals(
-        chosen.loaded, text=chosen.text, image=chosen.image, layer=layer, head=head, token=0)))
+
+    def internals(token: int) -> HeadInternals | None:
+        return capture_or_message(lambda: cached(("qkv", chosen.name, chosen.digest, layer, head, token),
+                                                 lambda: head_internals(chosen.loaded, text=chosen.text, image=chosen.image,
+                                                                        layer=layer, head=head, token=token)))
+
+    probe = internals(0)
     if probe is None:
         return None
     tokens = probe.tokens
-    params.restore(f"{prefix}_token", min(1, len(tokens) - 1), int)
-    params.keep_valid(f"{prefix}_token", list(range(len(tokens))))
-    token = st.selectbox("Query token", list(range(len(tokens))), key=f"{prefix}_token",
-                         format_func=lambda i: f"{i}: {tokens[i]}")
-    params.publish(f"{prefix}_token")
-    result = capture_or_message(lambda: cached(("qkv", chosen.name, chosen.digest, layer, head, token), lambda: head_internals(
-        chosen.loaded, text=chosen.text, image=chosen.image, layer=layer, head=head, token=token)))
+    token = url.selectbox("Query token", list(range(len(tokens))), f"{prefix}_token", min(1, len(tokens) - 1),
+                          format_func=lambda i: f"{i}: {tokens[i]}")
+    result = internals(token)
     return None if result is None else HeadStep(chosen.loaded, result)

@@ -1,4 +1,5 @@
-"""Widgets shared by several pages: text input with examples, image input, layer/head pickers, downloads."""
+"""Widgets shared by several pages: the sidebar's model pickers, text input with examples, image input,
+layer/head pickers, rollout options, downloads. Every value lives in the URL (ui/url.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from explain import ImageInputError, open_image
+import models
+from explain import HEAD_FUSIONS, ImageInputError, open_image
+from models import ModelKind
 from models.registry import BUNDLED_DIR
-from ui import params
-from ui.state import TEXT_EXAMPLES, digest
+from ui import url
+from ui.examples import EXAMPLES, TEXT_EXAMPLES
+from ui.notices import wrong_kind
+from ui.services import digest, load_model, model_names
 from viz.colormaps import COLORMAPS
 
 SAMPLES_DIR = BUNDLED_DIR / "samples"
@@ -39,61 +44,77 @@ def upload_refusal(name: str, size: int) -> str | None:
     return None
 
 
+OTHER = "other (directory or hub id)…"
+OTHER_EXAMPLES = {
+    "text": "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+    "image": "facebook/deit-tiny-patch16-224",
+    "decoder": "openai-community/gpt2 or Qwen/Qwen2.5-0.5B",
+    "seq2seq": "google-t5/t5-small or Helsinki-NLP/opus-mt-en-de",
+}
+
+
+def model_picker(kind: ModelKind) -> None:
+    """A sidebar select box of the registered models of one kind plus a free field for any checkpoint; the choice
+    is kept in st.session_state[f"{kind.name}_model"] for every page."""
+    names = model_names(kind)
+    choice = url.selectbox(kind.label, names + [OTHER], f"{kind.name}_model_choice", kind.default_model,
+                           on=st.sidebar, format_func=lambda n: n if n == OTHER else
+                           f"{n} ({'bundled' if models.REGISTRY[n].bundled else 'download'})")
+    if choice == OTHER:
+        other = url.text_input(f"{kind.label}: local directory or Hugging Face hub id", f"{kind.name}_model_other",
+                               on=st.sidebar, placeholder=f"e.g. ./my-checkpoint or {OTHER_EXAMPLES.get(kind.name, '')}")
+        st.session_state[f"{kind.name}_model"] = other.strip() or kind.default_model
+    else:
+        st.session_state[f"{kind.name}_model"] = choice
+
+
+def chosen_model(kind: ModelKind) -> str:
+    """The model of this kind chosen in the sidebar."""
+    return st.session_state.get(f"{kind.name}_model", kind.default_model)
+
+
 def _use_example(prefix: str, examples: tuple[str, ...]) -> None:
     example = st.session_state[f"{prefix}_example"]
     if example in examples:
         st.session_state[f"{prefix}_text"] = example
 
 
-def text_input(
-    prefix: str,
-    with_pair: bool = True,
-    examples: tuple[str, ...] = TEXT_EXAMPLES,
-    shared: str = "text",
-    label: str = "Sentence",
-) -> tuple[str, str | None]:
+def text_input(prefix: str, with_pair: bool = True, examples: tuple[str, ...] = TEXT_EXAMPLES, shared: str = "text",
+               label: str = "Sentence") -> tuple[str, str | None]:
     """An example picker, a text area and an optional second sentence; values live in the URL.
 
-    The text is the `shared` value of every page that shows one ("text" for the encoder pages, "prompt"
-    for decoders, "source" for encoder-decoders): typed on one page, it is there on the others.
+    The text is the `shared` value of every page that shows one ("text" for the encoder pages, "prompt" for
+    decoders, "source" for encoder-decoders): typed on one page, it is there on the others.
     """
-    params.restore(f"{prefix}_text", examples[0], shared=shared)
-    params.restore(f"{prefix}_pair", "", shared="pair")
-    st.selectbox(
-        "Examples", ("Choose an example…",) + tuple(examples), key=f"{prefix}_example",
-        on_change=_use_example, args=(prefix, tuple(examples)),
-    )
-    st.text_area(label, key=f"{prefix}_text", height=80, help="Up to the model's maximum length; longer text is truncated with a notice.")
+    st.selectbox("Examples", ("Choose an example…",) + tuple(examples), key=f"{prefix}_example",
+                 on_change=_use_example, args=(prefix, tuple(examples)))
+    text = url.text_area(label, f"{prefix}_text", examples[0], shared=shared, height=80,
+                         help="Up to the model's maximum length; longer text is truncated with a notice.")
     pair = None
     if with_pair:
-        st.text_input("Second sentence (optional, makes a sentence pair)", key=f"{prefix}_pair")
-        pair = st.session_state[f"{prefix}_pair"] or None
-    params.publish(f"{prefix}_text", f"{prefix}_pair")
-    return st.session_state[f"{prefix}_text"], pair
+        pair = url.text_input("Second sentence (optional, makes a sentence pair)", f"{prefix}_pair",
+                              shared="pair") or None
+    return text, pair
 
 
-def layer_head(prefix: str, layers: int, heads: int, allow_mean: bool = True) -> tuple[int, int | None]:
+def kind_input(prefix: str, kind: ModelKind, with_pair: bool = False) -> tuple[str, str | None]:
+    """The text input of a kind of model: its examples, its shared value and its label (Sentence, Prompt, Source)."""
+    return text_input(prefix, with_pair=with_pair, examples=EXAMPLES.get(kind.name, TEXT_EXAMPLES),
+                      shared=kind.shared_input, label=kind.input_label)
+
+
+def layer_head(prefix: str, layers: int, heads: int, allow_mean: bool = True, on=st) -> tuple[int, int | None]:  # noqa: ANN001
     """Layer and head selectors; head "mean" averages the heads. Returns (layer, head or None)."""
-    layer_key, head_key = f"{prefix}_layer", f"{prefix}_head"
+    left, right = on.columns(2)
+    layer = url.selectbox("Layer", list(range(layers)), f"{prefix}_layer", layers - 1, on=left)
     head_options = (["mean"] if allow_mean else []) + list(range(heads))
-    params.restore(layer_key, layers - 1, int)
-    params.restore(head_key, head_options[0], params.parse_head)
-    params.keep_valid(layer_key, list(range(layers)), layers - 1)
-    params.keep_valid(head_key, head_options)
-    left, right = st.columns(2)
-    left.selectbox("Layer", list(range(layers)), key=layer_key)
-    right.selectbox("Head", head_options, key=head_key, format_func=lambda h: "mean of heads" if h == "mean" else str(h))
-    params.publish(layer_key, head_key)
-    head = st.session_state[head_key]
-    return st.session_state[layer_key], None if head == "mean" else int(head)
+    head = url.selectbox("Head", head_options, f"{prefix}_head", head_options[0], on=right,
+                         format_func=lambda h: "mean of heads" if h == "mean" else str(h))
+    return layer, None if head == "mean" else int(head)
 
 
-def colormap(prefix: str, default: str = "viridis") -> str:
-    key = f"{prefix}_cmap"
-    params.restore(key, default, allowed=COLORMAPS)
-    st.selectbox("Colour map", COLORMAPS, key=key)
-    params.publish(key)
-    return st.session_state[key]
+def colormap(prefix: str, default: str = "viridis", on=st) -> str:  # noqa: ANN001
+    return url.selectbox("Colour map", COLORMAPS, f"{prefix}_cmap", default, on=on)
 
 
 @dataclass
@@ -111,28 +132,26 @@ def sample_images() -> list[Path]:
 def image_input(prefix: str) -> ImageChoice | None:
     """Upload an image or choose a bundled sample scene; a bad file gives a message, not a traceback."""
     samples = sample_images()
-    source_key, sample_key = f"{prefix}_source", f"{prefix}_sample"
-    params.restore(source_key, "sample" if samples else "upload", allowed=("sample", "upload"), shared="image_source")
-    st.radio("Image", ("sample", "upload"), key=source_key, horizontal=True,
-             format_func={"sample": "Bundled sample scene", "upload": "Upload an image"}.get)
-    params.publish(source_key)
-    if st.session_state[source_key] == "upload":
+    source = url.radio("Image", ("sample", "upload"), f"{prefix}_source", "sample" if samples else "upload",
+                       shared="image_source", horizontal=True,
+                       format_func={"sample": "Bundled sample scene", "upload": "Upload an image"}.get)
+    if source == "upload":
         upload = st.file_uploader("Image file (PNG, JPEG, WebP, BMP, GIF, TIFF)", key=f"{prefix}_upload")
-        earlier = params.kept("image_upload")  # (name, bytes) uploaded on this or another page
+        earlier = url.kept("image_upload")  # (name, bytes) uploaded on this or another page
         if upload is not None:
             refusal = upload_refusal(upload.name, upload.size)
             if refusal:
-                params.keep("image_upload", None)
+                url.keep("image_upload", None)
                 st.error(refusal)
                 return None
             data, name = upload.getvalue(), upload.name
-            params.keep("image_upload", (name, data))
+            url.keep("image_upload", (name, data))
         elif earlier is not None:
             name, data = earlier
             left, right = st.columns([3, 1])
             left.caption(f"Showing **{name}**, uploaded earlier (uploads stay in this session, not in the URL).")
             if right.button("Forget it", key=f"{prefix}_forget"):
-                params.keep("image_upload", None)
+                url.keep("image_upload", None)
                 st.rerun()
         else:
             st.info("Upload an image, or switch to a bundled sample scene.")
@@ -141,18 +160,14 @@ def image_input(prefix: str) -> ImageChoice | None:
         if not samples:
             st.warning("No bundled sample scenes were found: upload an image instead.")
             return None
-        names = [path.name for path in samples]
-        params.restore(sample_key, names[0], allowed=names, shared="image_sample")
-        st.selectbox("Sample scene", names, key=sample_key)
-        params.publish(sample_key)
-        name = st.session_state[sample_key]
+        name = url.selectbox("Sample scene", [path.name for path in samples], f"{prefix}_sample", shared="image_sample")
         data = (SAMPLES_DIR / name).read_bytes()
     try:
         image = open_image(data, name=name)
     except ImageInputError as error:
         st.error(str(error))
         return None
-    return ImageChoice(image=image, digest=digest(data), name=name, sample=st.session_state[source_key] == "sample")
+    return ImageChoice(image=image, digest=digest(data), name=name, sample=source == "sample")
 
 
 def sample_labels() -> dict[str, list[str]]:
@@ -180,61 +195,43 @@ def csv_bytes(matrix: np.ndarray, row_labels: list[str], col_labels: list[str]) 
     return pd.DataFrame(matrix, index=row_labels, columns=col_labels).to_csv().encode()
 
 
-def rollout_options(prefix: str, layers: int, with_start: bool = True) -> tuple[str, float, int]:
+def rollout_options(prefix: str, layers: int, with_start: bool = True, on=st) -> tuple[str, float, int]:  # noqa: ANN001
     """Head fusion, discard ratio and start layer for attention rollout (start layer also for gradient rollout;
     without `with_start` no start-layer widget is drawn and 0 is returned)."""
-    from explain import HEAD_FUSIONS
-
-    fusion_key, discard_key, start_key = f"{prefix}_fusion", f"{prefix}_discard", f"{prefix}_start"
-    params.restore(fusion_key, "mean", allowed=HEAD_FUSIONS)
-    st.selectbox("Head fusion", HEAD_FUSIONS, key=fusion_key)
-    params.restore(discard_key, 0.0, float)
-    if not 0.0 <= st.session_state[discard_key] <= 0.95:
-        st.session_state[discard_key] = 0.0
-    st.slider("Discard ratio", 0.0, 0.95, step=0.05, key=discard_key,
-              help="Share of the smallest attention entries dropped in every row before rolling out.")
-    params.publish(fusion_key, discard_key)
+    fusion = url.selectbox("Head fusion", HEAD_FUSIONS, f"{prefix}_fusion", "mean", on=on)
+    discard = url.slider("Discard ratio", 0.0, 0.95, f"{prefix}_discard", 0.0, on=on, step=0.05,
+                         help="Share of the smallest attention entries dropped in every row before rolling out.")
     if not with_start:
-        return st.session_state[fusion_key], float(st.session_state[discard_key]), 0
-    params.restore(start_key, 0, int)
-    params.keep_valid(start_key, list(range(layers)))
-    st.selectbox("Start layer", list(range(layers)), key=start_key)
-    params.publish(start_key)
-    return st.session_state[fusion_key], float(st.session_state[discard_key]), st.session_state[start_key]
+        return fusion, float(discard), 0
+    start = url.selectbox("Start layer", list(range(layers)), f"{prefix}_start", 0, on=on)
+    return fusion, float(discard), int(start)
 
 
-KIND_NAMES = {"text": "a text encoder", "image": "an image model", "decoder": "a decoder (causal LM)",
-              "seq2seq": "an encoder-decoder"}
+def parse_labels(text: str) -> tuple[str, ...]:
+    """Comma- or newline-separated labels, stripped, empty and duplicate entries removed, order kept."""
+    seen: dict[str, None] = {}
+    for part in text.replace("\n", ",").split(","):
+        if part.strip():
+            seen.setdefault(part.strip(), None)
+    return tuple(seen)
 
 
-def wrong_kind(loaded, name: str, kind: str) -> bool:  # noqa: ANN001
-    """True, after saying so on the page, when the loaded model `name` is not of the `kind` a page needs."""
-    if loaded.spec.kind == kind:
-        return False
-    st.error(f"'{name}' is {KIND_NAMES[loaded.spec.kind]}, not {KIND_NAMES[kind]}: pick one in the sidebar.")
-    return True
+def page_model(kind: ModelKind):  # noqa: ANN201 - (name, LoadedModel or None)
+    """The sidebar's model of `kind`, loaded, or None after saying why (the page stops)."""
+    name = chosen_model(kind)
+    loaded = load_model(name)
+    if loaded is not None and wrong_kind(loaded, name, kind):
+        return name, None
+    return name, loaded
 
 
-def text_page_input(prefix: str):  # noqa: ANN201 - (model name, LoadedModel, text, pair)
-    """The text model from the sidebar and the sentence; stops the page with a message when either is missing."""
-    from ui.state import load_model
-
-    model_name = st.session_state.get("text_model", "minilm")
-    loaded = load_model(model_name)
-    text, pair = text_input(prefix)
-    if loaded is not None and wrong_kind(loaded, model_name, "text"):
-        st.stop()
+def text_page_input(prefix: str, kind: ModelKind = models.TEXT):  # noqa: ANN201 - (model name, LoadedModel, text, pair)
+    """The sidebar's model of `kind` and its text input; stops the page with a sentence saying what to type when the
+    text is empty or what to pick when the model cannot serve."""
+    name, loaded = page_model(kind)
+    text, pair = kind_input(prefix, kind, with_pair=not kind.generates)
     if loaded is not None and not text.strip():
-        st.warning("The text is empty: type a sentence or pick an example.")
+        st.warning(f"The {kind.input_label.lower()} is empty: type one or pick an example.")
     if loaded is None or not text.strip():
         st.stop()
-    return model_name, loaded, text, pair
-
-
-def unknown_notice(capture) -> None:  # noqa: ANN001 - a Capture or Seq2SeqCapture
-    """Say which words of the input the tokenizer could only map to its unknown token (emoji, rare scripts)."""
-    words = getattr(capture, "unknown_words", None)
-    if words:
-        shown = ", ".join(f"“{word}”" for word in words[:12]) + (" …" if len(words) > 12 else "")
-        st.info(f"Not in the model's vocabulary, so read as one unknown token each: {shown}. "
-                "The model sees nothing of what these were.")
+    return name, loaded, text, pair

@@ -12,7 +12,7 @@ from typing import Any
 
 from viz.colormaps import COLORMAPS, apply_colormap, colormap_anchors, plotly_colorscale
 from viz.overlay import normalize, overlay, to_png_bytes, upsample_grid
-from viz.tokens import SPECIAL_TOKENS, legend_html, token_weight_range, tokens_html
+from viz.tokens import legend_html, token_weight_range, tokens_html
 
 # Figure names and the module that serves each on first access (PEP 562), so plotly loads only when used.
 _FIGURE_MODULES = {
@@ -32,7 +32,6 @@ _FIGURE_NAMES = tuple(_FIGURE_MODULES)
 
 __all__ = [
     "COLORMAPS",
-    "SPECIAL_TOKENS",
     "apply_colormap",
     "colormap_anchors",
     "legend_html",

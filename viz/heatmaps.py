@@ -205,7 +205,7 @@ def head_grid(
     colormap: str = "viridis",
     zmin: float | None = None,
     zmax: float | None = None,
-    kind: str = "matrix",
+    cells: str = "matrix",
     max_cells: int = MAX_HEAD_GRID_CELLS,
     value_label: str = "attention",
     titles: Sequence[str] | None = None,
@@ -213,8 +213,8 @@ def head_grid(
     """Small multiples: one subplot per layer (row) and head (column), one shared colour scale.
 
     Args:
-        maps: (L, H, N, M) attention matrices (``kind="matrix"``) or
-            (L, H, rows, cols) patch-grid images (``kind="image"``).
+        maps: (L, H, N, M) attention matrices (``cells="matrix"``) or
+            (L, H, rows, cols) patch-grid images (``cells="image"``).
         layers: L layer numbers for the subplot titles ("L{l} H{h}"); 0..L-1 when None.
             Pass the real indices when showing a subset of layers.
         heads: H head numbers for the subplot titles; 0..H-1 when None.
@@ -222,8 +222,8 @@ def head_grid(
         colormap: one of :data:`viz.colormaps.COLORMAPS`.
         zmin: bottom of the shared colour scale; minimum over all maps when None.
         zmax: top of the shared colour scale; maximum over all maps when None.
-        kind: "matrix" (query rows top to bottom) or "image" (square patch cells).
-        max_cells: for ``kind="matrix"``, maps larger than this per axis are
+        cells: "matrix" (query rows top to bottom) or "image" (square patch cells).
+        max_cells: for ``cells="matrix"``, maps larger than this per axis are
             block-reduced like :func:`reduce_matrix` (rows averaged, columns summed).
         value_label: colour bar title.
         titles: L*H subplot titles in row-major order, instead of "L{l} H{h}" (other small multiples:
@@ -233,8 +233,8 @@ def head_grid(
         Figure with L*H Heatmap traces (layer-major order) sharing ``coloraxis``.
     """
     maps = as_finite(maps, "maps", 4)
-    if kind not in ("matrix", "image"):
-        raise ValueError(f"kind must be 'matrix' or 'image', got {kind!r}.")
+    if cells not in ("matrix", "image"):
+        raise ValueError(f"cells must be 'matrix' or 'image', got {cells!r}.")
     n_layers, n_heads = maps.shape[:2]
     if n_layers == 0 or n_heads == 0 or maps.shape[2] == 0 or maps.shape[3] == 0:
         raise ValueError(f"head_grid needs at least one non-empty map, got shape {maps.shape}.")
@@ -248,12 +248,12 @@ def head_grid(
     check_range(zmin, zmax)
 
     note = ""
-    if kind == "matrix":
+    if cells == "matrix":
         hover = "query %{y} → key %{x}: %{z:.3g}"
     else:
         hover = "patch row %{y}, col %{x}: %{z:.3g}"
     x_coords = y_coords = None
-    if kind == "matrix" and max(maps.shape[2:]) > max_cells:
+    if cells == "matrix" and max(maps.shape[2:]) > max_cells:
         original = maps.shape[2:]
         maps, row_groups, col_groups = _reduce_last_two(maps, max_cells)
         # cells are placed at the first token index of their group so hover reads token positions
@@ -276,7 +276,7 @@ def head_grid(
         raise ValueError(f"{len(titles)} titles for {n_layers * n_heads} subplots.")
     layout = _subplot_layout(n_layers, n_heads, titles, width, height)
     for name, axis in layout.items():
-        if kind == "image" and name.startswith(("xaxis", "yaxis")):
+        if cells == "image" and name.startswith(("xaxis", "yaxis")):
             # square patch cells: shrink each subplot's domain, not its range
             axis.update(constrain="domain")
             if name.startswith("yaxis"):

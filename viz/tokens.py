@@ -1,27 +1,18 @@
 """Tokens as coloured HTML (``st.html`` / ``st.markdown(unsafe_allow_html=True)``).
 
-Pure string building with inline styles only; every token is HTML-escaped.
+Pure string building with inline styles only; every token is HTML-escaped. The caller says how the text reads
+(each token's text, whether a space precedes it, which tokens are special: ``explain.spaced``); nothing here
+knows a tokenizer.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from viz.colormaps import apply_colormap, colormap_anchors
-
-# Tokenizer special tokens shown muted and left out of the colour scale.
-# Pass the tokenizer's own ``all_special_tokens`` as ``special_tokens`` for other models.
-SPECIAL_TOKENS: frozenset[str] = frozenset({
-    "[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]",
-    "<s>", "</s>", "<pad>", "<unk>", "<mask>", "<bos>", "<eos>",
-    "<|endoftext|>", "<|startoftext|>",
-})
-# Prefixes that mark "a space precedes this token": GPT-2/RoBERTa byte-level BPE, SentencePiece.
-_SPACE_PREFIXES = ("Ġ", "▁")
-_CONTINUATION_PREFIX = "##"  # WordPiece: glued to the previous token
 
 _SPECIAL_STYLE = (
     "color:#888;font-size:0.8em;border:1px dashed #bbb;border-radius:3px;padding:0 2px;"
@@ -41,88 +32,64 @@ def _text_colour(background: np.ndarray) -> str:
     return "#000" if _relative_luminance(background) > 0.179 else "#fff"
 
 
-def token_weight_range(
-    tokens: Sequence[str],
-    weights: np.ndarray,
-    special_tokens: Collection[str] = SPECIAL_TOKENS,
-) -> tuple[float, float]:
+def token_weight_range(weights: np.ndarray, special: Sequence[bool] | None = None) -> tuple[float, float]:
     """(min, max) of the weights of non-special tokens: the range tokens_html maps to colours.
 
     Use it for :func:`legend_html` next to ``tokens_html(..., normalize=True)``.
     Falls back to all tokens when every token is special.
     """
     weights = np.asarray(weights, dtype=np.float64)
-    mask = np.array([token not in special_tokens for token in tokens], dtype=bool)
+    mask = np.ones(len(weights), dtype=bool) if special is None else ~np.asarray(special, dtype=bool)
     scored = weights[mask] if mask.any() else weights
     if scored.size == 0:
         return 0.0, 0.0
     return float(scored.min()), float(scored.max())
 
 
-def _display_text(tokens: Sequence[str], special_tokens: Collection[str]) -> list[tuple[str, bool]]:
-    """(text to show, space before it?) per token, undoing tokenizer word-piece markers."""
-    marker_style = any(token.startswith(_SPACE_PREFIXES) for token in tokens)
-    shown = []
-    for position, token in enumerate(tokens):
-        if token in special_tokens:
-            text, space = token, True
-        elif token.startswith(_CONTINUATION_PREFIX) and len(token) > len(_CONTINUATION_PREFIX):
-            text, space = token[len(_CONTINUATION_PREFIX):], False
-        elif token.startswith(_SPACE_PREFIXES):
-            text, space = token[1:], True
-        else:
-            # With Ġ/▁ markers a bare token continues the previous word;
-            # after a special token (e.g. "<s>Hello") it still starts a new word.
-            previous_special = position > 0 and tokens[position - 1] in special_tokens
-            text, space = token, not marker_style or previous_special
-        shown.append((text, space and position > 0))
-    return shown
-
-
 def tokens_html(
-    tokens: Sequence[str],
+    texts: Sequence[str],
     weights: np.ndarray,
     colormap: str = "reds",
     selected: int | None = None,
     normalize: bool = True,
-    special_tokens: Collection[str] = SPECIAL_TOKENS,
+    spaces: Sequence[bool] | None = None,
+    special: Sequence[bool] | None = None,
 ) -> str:
     """The text as inline spans whose background shows each token's weight.
 
-    Word pieces are rejoined: "##ing" is glued to the previous token, and with
-    RoBERTa/GPT-2 "Ġ" (or SentencePiece "▁") tokens a space precedes only the
-    marked tokens. Special tokens are shown muted, without colour, and do not
-    take part in normalisation (otherwise [CLS]/[SEP], which often draw most of
-    the attention, would wash out the sentence); their value is still in the
-    hover title.
+    Special tokens are shown muted, without colour, and do not take part in normalisation (otherwise
+    [CLS]/[SEP], which often draw most of the attention, would wash out the sentence); their value is still in
+    the hover title.
 
     Args:
-        tokens: T tokens as produced by the tokenizer.
+        texts: T tokens as they read (``explain.spaced`` or ``explain.readable``).
         weights: (T,) weight per token.
         colormap: one of :data:`viz.colormaps.COLORMAPS`.
         selected: index of a token to outline (e.g. the query token), or None.
-        normalize: min-max scale the non-special weights to [0, 1]
-            (see :func:`token_weight_range`); when False the weights must
-            already lie in [0, 1].
-        special_tokens: tokens rendered muted; defaults to :data:`SPECIAL_TOKENS`.
+        normalize: min-max scale the non-special weights to [0, 1] (see :func:`token_weight_range`); when
+            False the weights must already lie in [0, 1].
+        spaces: (T,) whether a space precedes each token (default: before every token but the first).
+        special: (T,) tokens rendered muted (default: none).
 
     Returns:
-        An HTML ``<div>``; each token span has ``title="#i token: value"`` with
-        the exact weight.
+        An HTML ``<div>``; each token span has ``title="#i token: value"`` with the exact weight.
     """
     weights = np.asarray(weights)
-    if weights.ndim != 1 or len(weights) != len(tokens):
+    if weights.ndim != 1 or len(weights) != len(texts):
         raise ValueError(
-            f"tokens_html needs one weight per token: {len(tokens)} tokens, weights shape "
-            f"{weights.shape}."
+            f"tokens_html needs one weight per token: {len(texts)} tokens, weights shape {weights.shape}."
         )
+    spaces = [position > 0 for position in range(len(texts))] if spaces is None else list(spaces)
+    special = [False] * len(texts) if special is None else [bool(s) for s in special]
+    if len(spaces) != len(texts) or len(special) != len(texts):
+        raise ValueError(f"tokens_html needs one space flag and one special flag per token ({len(texts)} tokens).")
     scaled = weights.astype(np.float64)
     if not np.all(np.isfinite(scaled)):
         raise ValueError("tokens_html got NaN or infinite weights; clean them first.")
-    if selected is not None and not 0 <= selected < len(tokens):
-        raise ValueError(f"selected={selected} is not a token index (0..{len(tokens) - 1}).")
+    if selected is not None and not 0 <= selected < len(texts):
+        raise ValueError(f"selected={selected} is not a token index (0..{len(texts) - 1}).")
     if normalize:
-        low, high = token_weight_range(tokens, scaled, special_tokens)
+        low, high = token_weight_range(scaled, special)
         scaled = np.zeros_like(scaled) if high == low else (scaled - low) / (high - low)
     elif len(scaled) and (scaled.min() < 0.0 or scaled.max() > 1.0):
         raise ValueError(
@@ -132,12 +99,10 @@ def tokens_html(
     colours = apply_colormap(np.clip(scaled, 0.0, 1.0), colormap)  # (T, 3)
 
     spans = []
-    for position, ((text, space), token) in enumerate(
-        zip(_display_text(tokens, special_tokens), tokens)
-    ):
+    for position, (text, space, muted) in enumerate(zip(texts, spaces, special)):
         # str() of a numpy scalar is the shortest repr that round-trips in its own dtype
         title = html.escape(f"#{position} {text}: {str(weights[position])}", quote=True)
-        if token in special_tokens:
+        if muted:
             style = _SPECIAL_STYLE
         else:
             r, g, b = colours[position].tolist()

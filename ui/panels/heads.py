@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from explain import Capture
+from explain import DecoderCapture
 from explain.head_stats import previous_token_scores, repeated_token_induction
 from models import LoadedModel
 from viz.heatmaps import stat_heatmap
@@ -34,7 +34,7 @@ def _best(scores: np.ndarray) -> tuple[int, int, float]:
     return int(layer), int(head), float(scores[layer, head])
 
 
-def decoder_heads(capture: Capture, loaded: LoadedModel, colormap: str) -> None:
+def decoder_heads(capture: DecoderCapture, loaded: LoadedModel, colormap: str) -> None:
     """Previous-token and induction scores per layer and head for this input, and the bundled model's."""
     previous = previous_token_scores(capture.attentions).numpy()
     induction = repeated_token_induction(capture.attentions, capture.token_ids).numpy()

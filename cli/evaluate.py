@@ -1,8 +1,8 @@
-"""Measure an image model on generated scenes whose object masks are known.
+"""`python -m explain evaluate`: an image model on generated scenes whose object masks are known.
 
 For each held-out scene (``models.scenes``, evaluation seed range >= 10**6) this
 runs one forward + backward pass per object class through the project's own
-capture (``explain.capture_image``), and scores:
+capture (``explain.capture_image``), and scores (explain.metrics):
 
 * classification: macro F1 and exact match at threshold 0.5;
 * the pointing game for gradient rollout (targeted at each object's class),
@@ -24,96 +24,14 @@ from PIL import Image
 
 import explain
 import models
+from explain.metrics import faithfulness as fx
+from explain.metrics.classification import THRESHOLD, macro_f1
+from explain.metrics.localisation import dilate, is_class_sensitive, localisation_scores, patch_masks, top_patch
 from models import LoadedModel
 from models.scenes import CLASS_NAMES, EVAL_SEED, GENERATOR_VERSION, check_seed, make_scenes
 
-THRESHOLD = 0.5
-
-
-def patch_masks(masks: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """Object masks at patch resolution: a patch counts if any of its pixels is in the object.
-
-    Args:
-        masks: (K, H, W) bool pixel masks; H and W must be multiples of the grid.
-        grid: (rows, cols) patch grid.
-
-    Returns:
-        (K, rows, cols) bool.
-    """
-    k, height, width = masks.shape
-    rows, cols = grid
-    if height % rows or width % cols:
-        raise ValueError(f"A {height}x{width} mask does not split into a {rows}x{cols} patch grid.")
-    blocks = masks.reshape(k, rows, height // rows, cols, width // cols)
-    return blocks.any(axis=(2, 4))
-
-
-def dilate(patch_mask: np.ndarray) -> np.ndarray:
-    """Grow patch masks by one patch in the 8-neighbourhood.
-
-    Args:
-        patch_mask: (..., rows, cols) bool.
-
-    Returns:
-        (..., rows, cols) bool.
-    """
-    padded = np.pad(patch_mask, [(0, 0)] * (patch_mask.ndim - 2) + [(1, 1), (1, 1)])
-    rows, cols = patch_mask.shape[-2:]
-    grown = np.zeros_like(patch_mask)
-    for dr in range(3):
-        for dc in range(3):
-            grown |= padded[..., dr:dr + rows, dc:dc + cols]
-    return grown
-
-
-def top_patch(relevance: np.ndarray) -> tuple[int, int]:
-    """(row, col) of the highest-relevance patch of a (rows, cols) map (first in row-major order on ties)."""
-    flat = int(np.argmax(relevance))
-    return divmod(flat, relevance.shape[1])
-
-
-def patch_distance(patch: tuple[int, int], patch_mask: np.ndarray) -> int:
-    """Chebyshev distance, in patches, from ``patch`` to the nearest patch of a (rows, cols) mask.
-
-    0 means the patch touches the object; 1 means it is in the one-patch dilation.
-    """
-    rows, cols = np.nonzero(patch_mask)
-    if len(rows) == 0:
-        raise ValueError("An object with an empty patch mask cannot be scored.")
-    return int(np.min(np.maximum(np.abs(rows - patch[0]), np.abs(cols - patch[1]))))
-
-
-def is_class_sensitive(patch: tuple[int, int], object_index: int, object_patches: np.ndarray) -> bool:
-    """Whether a top patch points at object ``object_index`` rather than at the scene's other objects.
-
-    The patch is sensitive iff it lies within one patch of that object (the pointing
-    game's tolerance) and strictly closer to it than to every other object, distance
-    being ``patch_distance``. Ties and patches near no object count as not sensitive.
-
-    Args:
-        patch: (row, col) of the explanation's top patch.
-        object_index: index k of the targeted object.
-        object_patches: (K, rows, cols) undilated patch masks of all the scene's objects, K >= 2.
-    """
-    distances = [patch_distance(patch, mask) for mask in object_patches]
-    own = distances.pop(object_index)
-    return own <= 1 and all(own < other for other in distances)
-
-
 def _rate(hits: list[bool]) -> float | None:
     return float(np.mean(hits)) if hits else None
-
-
-def macro_f1(probs: np.ndarray, labels: np.ndarray, threshold: float = THRESHOLD) -> tuple[float, list[float]]:
-    """Macro F1 and per-class F1 of (N, C) probabilities against (N, C) multi-hot labels.
-
-    Per class 2TP / (2TP + FP + FN); a class with no positives and no predictions scores 1.
-    """
-    pred, truth = probs >= threshold, labels > 0.5
-    tp = (pred & truth).sum(0)
-    denom = 2 * tp + (pred & ~truth).sum(0) + (~pred & truth).sum(0)
-    per_class = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
-    return float(per_class.mean()), [float(x) for x in per_class]
 
 
 def evaluate(model_name: str = "shapes-vit", n_scenes: int = 2000, seed: int = EVAL_SEED, perturbation: bool = True) -> dict:
@@ -171,7 +89,7 @@ def evaluate(model_name: str = "shapes-vit", n_scenes: int = 2000, seed: int = E
         raise ValueError(f"n_scenes must be at least 1, got {n_scenes}.")
     loaded = models.load(model_name, allow_download=False)
     spec = loaded.spec
-    if spec.kind != "image" or spec.patch_grid is None or spec.image_size is None:
+    if not spec.kind.reads_images or spec.patch_grid is None or spec.image_size is None:
         raise ValueError(f"'{spec.name}' is not an image model: evaluate a ViT trained on the generated scenes.")
     if tuple(spec.labels) != CLASS_NAMES:
         raise ValueError(f"'{spec.name}' predicts {list(spec.labels)}, not the scene classes {list(CLASS_NAMES)}.")
@@ -193,8 +111,6 @@ FAITHFULNESS_KEYS = ("deletion_auc", "insertion_auc", "negative_perturbation_auc
 
 def _evaluate_scenes(loaded: LoadedModel, n_scenes: int, seed: int, perturbation: bool = True) -> dict:
     """The body of ``evaluate`` once the model is loaded and checked; same return value."""
-    from explain import faithfulness as fx
-
     spec = loaded.spec
     height = spec.image_size[0]
     grid = spec.patch_grid
@@ -221,8 +137,8 @@ def _evaluate_scenes(loaded: LoadedModel, n_scenes: int, seed: int, perturbation
             if k == 0:  # attentions and scores do not depend on the target
                 probs.append(capture.scores.numpy())
                 labels.append(scene.labels)
-                rollout = explain.image_relevance(explain.attention_rollout(capture.attentions), spec)
-                raw = explain.image_relevance(explain.layer_attention(capture.attentions), spec)
+                rollout = explain.explain_capture(capture, "rollout").grid
+                raw = explain.explain_capture(capture, "attention").grid
                 agnostic = {"attention_rollout": top_patch(rollout.numpy()),
                             "raw_attention": top_patch(raw.numpy())}
                 if perturbation:
@@ -233,8 +149,7 @@ def _evaluate_scenes(loaded: LoadedModel, n_scenes: int, seed: int, perturbation
                     shared = fx.forward_in_chunks(scores, torch.cat(
                         [fx.curve_batch(pixel_values, m, grid) for m in agnostic_maps.values()]
                         + [fx.random_batch(pixel_values, grid, seed=seed + number)])).numpy()
-            matrix = explain.gradient_rollout(capture.attentions, capture.gradients)
-            relevance = explain.image_relevance(matrix, spec, subtract_identity=True).numpy()
+            relevance = explain.explain_capture(capture, "gradient-rollout").grid.numpy()
             if perturbation:
                 mask, block = scene.masks[k], 3 * (fx.STEPS + 1)
                 own = fx.forward_in_chunks(scores, fx.curve_batch(pixel_values, relevance, grid)).numpy()[:, class_index]
@@ -245,7 +160,7 @@ def _evaluate_scenes(loaded: LoadedModel, n_scenes: int, seed: int, perturbation
                 rows["random"] = (fx.random_curves_from(shared[len(agnostic_maps) * block:, class_index]), random_map)
                 for method, (curves, grid_map) in rows.items():
                     faithful[method].append({f"{name}_auc": value for name, value in curves.aucs.items()}
-                                            | fx.localisation_scores(grid_map, mask))
+                                            | localisation_scores(grid_map, mask))
             gradient_top = top_patch(relevance)
             hits["gradient_rollout"][split].append(bool(grown[k][gradient_top]))
             for method, patch in agnostic.items():

@@ -13,10 +13,6 @@ baseline is a random ranking (mean of 10 seeded permutations). Insertion at frac
 image as negative perturbation at 1 - f (the round(f * P) most relevant patches kept), so with the same
 baseline value their AUCs are equal; their curves run in opposite directions.
 
-Localisation (synthetic scenes with masks; Chefer et al.'s segmentation test): the relevance map,
-upsampled bilinearly to pixels, thresholded at its mean, against the object's mask: pixel accuracy, mean
-IoU of object and background, and the average precision of the continuous map.
-
 Text (ERASER, DeYoung et al. 2020): comprehensiveness = p(full) - p(without the top k% tokens), sufficiency
 = p(full) - p(only the top k% tokens), averaged over k in {1, 5, 10, 20, 50}% (AOPC); top k% means
 ceil(k * n) of the n removable tokens (at least one). Special tokens are never removed. "Removed" means
@@ -29,20 +25,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import singledispatch
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from explain.decoder import DecoderCapture
+from explain.generation import pad_id
+from explain.seq2seq import Seq2SeqCapture
+
 STEPS = 10  # curves at 0%, 10%, ..., 100%
 FRACTIONS = np.linspace(0.0, 1.0, STEPS + 1)
 ERASER_KS = (0.01, 0.05, 0.10, 0.20, 0.50)
 RANDOM_RANKINGS = 10
-# Zero-shot labels of an embedding model become probabilities as softmax(similarity / 0.05): the
-# temperature of contrastive sentence-embedding training (SimCSE, Gao et al. 2021); at 1 the five labels'
-# cosine similarities, a few hundredths apart, would give near-uniform probabilities.
-ZERO_SHOT_TEMPERATURE = 0.05
 CURVES = ("deletion", "insertion", "negative_perturbation")
 
 
@@ -176,34 +173,16 @@ def class_scores(model: torch.nn.Module, multi_label: bool) -> Callable[[torch.T
     return scores
 
 
-def class_probability(model: torch.nn.Module, target: int, multi_label: bool) -> Callable[[torch.Tensor], torch.Tensor]:
-    """(B, 3, H, W) -> (B,) probability of class `target` of an image classifier (sigmoid when multi-label)."""
-    scores = class_scores(model, multi_label)
-    return lambda pixel_values: scores(pixel_values)[:, target]
+def image_probability(loaded, capture) -> Callable[[torch.Tensor], torch.Tensor]:  # noqa: ANN001
+    """(B, 3, H, W) -> (B,) the probability of the capture's target class (its own sigmoid or softmax)."""
+    parameter = next(loaded.model.parameters())
 
+    @torch.no_grad()
+    def probability(pixel_values: torch.Tensor) -> torch.Tensor:
+        inputs = {"pixel_values": pixel_values.to(parameter.device, parameter.dtype)}
+        return capture.target.probability(loaded.model(**inputs), inputs)
 
-# ----------------------------------------------------------------------------- localisation
-
-
-def upsample_relevance(relevance: torch.Tensor | np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-    """(rows, cols) -> (H, W) bilinear with pixel-centre alignment (as the overlays draw it)."""
-    grid = torch.as_tensor(np.asarray(relevance, dtype=np.float32))[None, None]
-    return F.interpolate(grid, size=size, mode="bilinear", align_corners=False)[0, 0]
-
-
-def localisation_scores(relevance: torch.Tensor | np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    """Pixel accuracy, mean IoU (object and background) and average precision of a relevance map against
-    an object's (H, W) bool mask; the map is upsampled to the mask and thresholded at its mean."""
-    from sklearn.metrics import average_precision_score
-
-    mask = np.asarray(mask, dtype=bool)
-    heat = upsample_relevance(relevance, mask.shape).numpy()
-    predicted = heat > heat.mean()
-    foreground = (predicted & mask).sum() / max((predicted | mask).sum(), 1)
-    background = (~predicted & ~mask).sum() / max((~predicted | ~mask).sum(), 1)
-    precision = float(average_precision_score(mask.reshape(-1), heat.reshape(-1))) if mask.any() else float("nan")
-    return {"pixel_accuracy": float((predicted == mask).mean()), "mean_iou": float((foreground + background) / 2),
-            "average_precision": precision}
+    return probability
 
 
 # ----------------------------------------------------------------------------- text (ERASER)
@@ -279,9 +258,10 @@ def random_text_scores(probability: Callable[[torch.Tensor], torch.Tensor], remo
                       {k: float(np.mean([r.sufficiency[k] for r in runs])) for k in ks}, runs[0].full_probability)
 
 
-def _pad(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def padded(rows: list[list[int]], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of ids of different lengths as a right-padded batch: (ids (B, T), attention mask (B, T))."""
     width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, row in enumerate(rows):
         ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
@@ -289,97 +269,84 @@ def _pad(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[torc
     return ids.to(device), mask.to(device)
 
 
-def encoder_probability(loaded, token_ids: Sequence[int], target: int | str | None = None,  # noqa: ANN001
-                        labels: Sequence[str] = (), batch_size: int = 64) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Target probability of a text encoder on shortened inputs (tokens deleted, specials kept).
+@dataclass
+class TextPerturbation:
+    """How to delete tokens of one captured input and read the target's probability again.
 
-    Classifiers: the target class's softmax (sigmoid when multi-label) probability (target: class name or
-    index; None: the class predicted on the full text). Embedding models with zero-shot `labels`: the
-    softmax over the labels' cosine similarities divided by ZERO_SHOT_TEMPERATURE, taken at the target label (None: the best one on the
-    full text). Embedding models with a probe sentence (`target`, no labels): the cosine similarity
-    itself, which is what that view explains.
+    Attributes:
+        probability: (B, T) bool keep-masks -> (B,) the target's probability on each shortened input.
+        removable: (T,) tokens that may be deleted (not special).
+        length: T, the inputs ranked: relevance[:length] (a decoder's tokens up to the explained position).
     """
-    from explain.capture import _pooled_embedding, _resolve_class
 
-    spec, model, tokenizer = loaded.spec, loaded.model, loaded.tokenizer
-    ids = list(token_ids)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-
-    @torch.no_grad()
-    def forward(masks: torch.Tensor):  # noqa: ANN202
-        rows = [[i for i, keep in zip(ids, row) if keep] for row in masks.tolist()]
-        outputs = []
-        for start in range(0, len(rows), batch_size):
-            batch_ids, attention = _pad(rows[start:start + batch_size], pad, loaded.device)
-            encoding = {"input_ids": batch_ids, "attention_mask": attention}
-            if spec.classifier:
-                logits = model(**encoding).logits.float()
-                outputs.append(torch.sigmoid(logits) if spec.multi_label else torch.softmax(logits, -1))
-            else:
-                outputs.append(_pooled_embedding(model, encoding, spec.pooling)[0].float())
-        return torch.cat(outputs)
-
-    with torch.no_grad():
-        if spec.classifier:
-            full = forward(torch.ones(1, len(ids), dtype=torch.bool))[0]
-            index = _resolve_class(target, spec.labels, int(full.argmax()), "Class")
-            return lambda masks: forward(masks)[:, index]
-        references = list(labels) if labels else [str(target)]
-        if not labels and target is None:
-            raise ValueError("An embedding model's target is a probe sentence or zero-shot labels: give one.")
-        encoded = tokenizer(references, padding=True, truncation=True, max_length=spec.max_length,
-                            return_tensors="pt").to(loaded.device)
-        reference = F.normalize(_pooled_embedding(model, encoded, spec.pooling)[0].float(), dim=-1)  # (C, D)
-        if not labels:
-            return lambda masks: F.normalize(forward(masks), dim=-1) @ reference[0]
-        full = F.normalize(forward(torch.ones(1, len(ids), dtype=torch.bool)), dim=-1) @ reference.T
-        index = _resolve_class(target, list(labels), int(full[0].argmax()), "Label")
-        return lambda masks: torch.softmax(F.normalize(forward(masks), dim=-1) @ reference.T / ZERO_SHOT_TEMPERATURE,
-                                           dim=-1)[:, index]
+    probability: Callable[[torch.Tensor], torch.Tensor]
+    removable: list[bool]
+    length: int
 
 
-def decoder_probability(loaded, context_ids: Sequence[int], target_id: int,  # noqa: ANN001
-                        batch_size: int = 32) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Probability of `target_id` as the next token after a shortened context (tokens deleted)."""
-    ids = list(context_ids)
-    pad = loaded.tokenizer.pad_token_id
-    pad = pad if pad is not None else (loaded.tokenizer.eos_token_id or 0)
+def _shortened(ids: Sequence[int], masks: torch.Tensor) -> list[list[int]]:
+    return [[i for i, keep in zip(ids, row) if keep] for row in masks.tolist()]
+
+
+@singledispatch
+def text_perturbation(capture, loaded, batch_size: int = 64) -> TextPerturbation:  # noqa: ANN001
+    """ERASER's deletions for a text encoder's capture: the shorter text is read again (special tokens kept) and
+    the target's probability taken as the target defines it (a class's softmax or sigmoid; a zero-shot label's
+    softmax over the labels' similarities at temperature ZERO_SHOT_TEMPERATURE; a probe sentence's cosine
+    similarity itself)."""
+    ids, pad = list(capture.token_ids), pad_id(loaded.tokenizer)
 
     @torch.no_grad()
     def probability(masks: torch.Tensor) -> torch.Tensor:
-        rows = [[i for i, keep in zip(ids, row) if keep] for row in masks.tolist()]
-        values = []
+        rows, values = _shortened(ids, masks), []
+        for start in range(0, len(rows), batch_size):
+            batch_ids, attention = padded(rows[start:start + batch_size], pad, loaded.device)
+            inputs = {"input_ids": batch_ids, "attention_mask": attention}
+            values.append(capture.target.probability(loaded.model(**inputs), inputs).float())
+        return torch.cat(values)
+
+    return TextPerturbation(probability, [not s for s in capture.special.tolist()], len(ids))
+
+
+@text_perturbation.register
+def _decoder_perturbation(capture: DecoderCapture, loaded, batch_size: int = 32) -> TextPerturbation:  # noqa: ANN001
+    """A decoder's deletions: the shorter context up to the explained position; the probability of the same next
+    token, read after each shortened context's last token (right padding)."""
+    length = capture.target.position + 1
+    ids, token, pad = capture.token_ids[:length], capture.target.token_id, pad_id(loaded.tokenizer)
+
+    @torch.no_grad()
+    def probability(masks: torch.Tensor) -> torch.Tensor:
+        rows, values = _shortened(ids, masks), []
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
-            batch_ids, attention = _pad(chunk, pad, loaded.device)  # right padding: read each row's last real logit
+            batch_ids, attention = padded(chunk, pad, loaded.device)
             logits = loaded.model(input_ids=batch_ids, attention_mask=attention).logits.float()
             last = torch.tensor([len(r) - 1 for r in chunk], device=logits.device)
-            values.append(torch.softmax(logits[torch.arange(len(chunk)), last], dim=-1)[:, target_id])
+            values.append(torch.softmax(logits[torch.arange(len(chunk)), last], dim=-1)[:, token])
         return torch.cat(values)
 
-    return probability
+    return TextPerturbation(probability, [not s for s in capture.special.tolist()[:length]], length)
 
 
-def seq2seq_probability(loaded, source_ids: Sequence[int], output_ids: Sequence[int], position: int,  # noqa: ANN001
-                        batch_size: int = 32) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Probability of output token `position` after the same teacher-forced output prefix, for a shortened
-    source (source tokens deleted)."""
-    ids = list(source_ids)
-    model = loaded.model
-    start = model.config.decoder_start_token_id
-    prefix = torch.tensor([[start] + list(output_ids[:position])], device=loaded.device)
-    pad = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
+@text_perturbation.register
+def _seq2seq_perturbation(capture: Seq2SeqCapture, loaded, batch_size: int = 32) -> TextPerturbation:  # noqa: ANN001
+    """An encoder-decoder's deletions: the shorter source, the same output prefix teacher-forced; the probability
+    of the explained output token after it."""
+    n = capture.target.position
+    ids, pad = list(capture.source_ids), pad_id(loaded.tokenizer)
+    prefix = torch.tensor([[loaded.model.config.decoder_start_token_id] + list(capture.output_ids[:n])],
+                          device=loaded.device)
 
     @torch.no_grad()
     def probability(masks: torch.Tensor) -> torch.Tensor:
-        rows = [[i for i, keep in zip(ids, row) if keep] for row in masks.tolist()]
-        values = []
-        for first in range(0, len(rows), batch_size):
-            chunk = rows[first:first + batch_size]
-            batch_ids, attention = _pad(chunk, pad, loaded.device)
-            logits = model(input_ids=batch_ids, attention_mask=attention,
-                           decoder_input_ids=prefix.expand(len(chunk), -1)).logits.float()
-            values.append(torch.softmax(logits[:, -1], dim=-1)[:, output_ids[position]])
+        rows, values = _shortened(ids, masks), []
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start:start + batch_size]
+            batch_ids, attention = padded(chunk, pad, loaded.device)
+            inputs = {"input_ids": batch_ids, "attention_mask": attention,
+                      "decoder_input_ids": prefix.expand(len(chunk), -1)}
+            values.append(capture.target.probability(loaded.model(**inputs), inputs).float())
         return torch.cat(values)
 
-    return probability
+    return TextPerturbation(probability, [not s for s in capture.special.tolist()], len(ids))

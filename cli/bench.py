@@ -17,6 +17,8 @@ from typing import Callable
 
 import torch
 
+from models.runtime import release_free_memory
+
 TEXT_LENGTHS = (16, 128, 512)
 DECODER_LENGTH = 60
 LARGE_DECODER = {"layers": 8, "heads": 16, "hidden": 512, "intermediate": 1376, "vocab": 32000, "tokens": 1024}
@@ -40,19 +42,6 @@ def _resident_bytes() -> int:
         return int(statm.read().split()[1]) * _PAGE
 
 
-def _release_free_memory() -> None:
-    """Hand freed heap pages back to the system (glibc's malloc_trim), so that memory an earlier call freed
-    is not silently reused and the next call's rise in resident memory shows all it allocates."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
 def peak_memory_mb(function: Callable[[], object]) -> float:
     """Largest rise in memory while `function` runs, in MB (resident memory on the CPU, torch's peak on CUDA)."""
     if torch.cuda.is_available():
@@ -64,7 +53,7 @@ def peak_memory_mb(function: Callable[[], object]) -> float:
         return round((torch.cuda.max_memory_allocated() - before) / 1e6, 1)
     if not os.path.exists("/proc/self/statm"):
         return float("nan")
-    _release_free_memory()
+    release_free_memory()
     before = _resident_bytes()
     peak = [before]
     done = threading.Event()
@@ -127,20 +116,15 @@ def _plain(loaded):  # noqa: ANN001, ANN202
     """The same checkpoint loaded as a user would: default attention implementation."""
     import transformers
 
-    loaders = {
-        "decoder": transformers.AutoModelForCausalLM,
-        "seq2seq": transformers.AutoModelForSeq2SeqLM,
-        "image": transformers.AutoModelForImageClassification,
-    }
-    spec = loaded.spec
-    loader = loaders.get(spec.kind) or (
-        transformers.AutoModelForSequenceClassification if spec.classifier else transformers.AutoModel)
-    return loader.from_pretrained(spec.source, local_files_only=True).eval().to(loaded.device)
+    from models import model_class
+
+    config = transformers.AutoConfig.from_pretrained(loaded.spec.source, local_files_only=True)
+    return model_class(loaded.spec, config).from_pretrained(loaded.spec.source, local_files_only=True).eval().to(loaded.device)
 
 
 def bench_text(name: str = "minilm", lengths: tuple[int, ...] = TEXT_LENGTHS, repeats: int = 7) -> dict[str, dict]:
     import models
-    from explain.capture import capture_text, tokenize
+    from explain.encoder import capture_text, tokenize
     from explain.methods import explain_capture
     from explain.rollout import attention_rollout
 
@@ -172,9 +156,9 @@ def bench_image(name: str, repeats: int = 7) -> dict[str, float]:
     from PIL import Image
 
     import models
-    from explain.capture import capture_image
     from explain.methods import explain_capture
     from explain.rollout import attention_rollout
+    from explain.vision import capture_image
 
     loaded = models.load(name)
     plain = _plain(loaded)
@@ -272,11 +256,12 @@ def bench_seq2seq(name: str, source: str = "Tuesday, the 24th of November 2026",
     """Capture (teacher-forced on the model's own output), rollout baseline and Chefer et al.'s relevance."""
     import models
     from explain.encoder_decoder import encoder_decoder_rollout
+    from explain.methods import explain_capture
     from explain.seq2seq import capture_seq2seq
 
     loaded = models.load(name)
     plain = _plain(loaded)
-    generated = capture_seq2seq(loaded, source, with_gradients=False)
+    generated = capture_seq2seq(loaded, source)
     output = generated.output_ids
     source_ids = torch.tensor([generated.source_ids], device=loaded.device)
     decoder_ids = torch.tensor([[loaded.model.config.decoder_start_token_id] + output[:-1]], device=loaded.device)
@@ -285,11 +270,14 @@ def bench_seq2seq(name: str, source: str = "Tuesday, the 24th of November 2026",
         with torch.inference_mode():
             plain(input_ids=source_ids, decoder_input_ids=decoder_ids)
 
+    def whole_gradient() -> None:  # Chefer et al.'s relevance of every output token: one backward pass each
+        for n in range(len(output)):
+            explain_capture(capture_seq2seq(loaded, source, output=output, target=n, display=True), "gradient-rollout")
+
     row = _measure(
-        forward, lambda: capture_seq2seq(loaded, source, output=output, with_gradients=False),
+        forward, lambda: capture_seq2seq(loaded, source, output=output),
         lambda: encoder_decoder_rollout(generated.encoder_attentions, generated.decoder_attentions,
-                                        generated.cross_attentions),
-        lambda: capture_seq2seq(loaded, source, output=output, with_gradients=True), repeats)
+                                        generated.cross_attentions), whole_gradient, repeats)
     return {"source_tokens": len(generated.source_ids), "output_tokens": len(output), **row}
 
 
@@ -308,12 +296,9 @@ def benchmark(repeats: int = 7, large: bool = True) -> dict:
     for spec in models.list_models():
         if not spec.bundled:
             continue
-        if spec.kind == "image":
-            result["image"][spec.name] = bench_image(spec.name, repeats=repeats)
-        elif spec.kind == "decoder":
-            result["decoder"][spec.name] = bench_decoder(spec.name, repeats=repeats)
-        elif spec.kind == "seq2seq":
-            result["seq2seq"][spec.name] = bench_seq2seq(spec.name, repeats=repeats)
+        bench = {models.IMAGE: bench_image, models.DECODER: bench_decoder, models.SEQ2SEQ: bench_seq2seq}.get(spec.kind)
+        if bench is not None:
+            result[spec.kind.name][spec.name] = bench(spec.name, repeats=repeats)
     if large:
         result["decoder"]["random-llama-8x16"] = bench_large_decoder(repeats=max(1, min(repeats, 3)))
     rows = [row for rows in result["text"].values() for row in rows.values()] + list(result["image"].values())

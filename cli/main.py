@@ -1,4 +1,5 @@
-"""Command line: `python -m explain {models,text,image,bench,evaluate}`. See README.md."""
+"""The command line, `python -m explain {models,text,seq2seq,image,qkv,bench,evaluate}` (explain/__main__.py hands
+over here). Bad input gets one sentence on stderr and exit code 2. See README.md."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Sequence
 
 import numpy as np
 
-from explain.methods import METHODS
+from explain.methods import METHODS, explain_capture, get_method
 from explain.rollout import HEAD_FUSIONS
+from models import ModelKind
 
 
 class CliError(ValueError):
@@ -26,7 +28,8 @@ def _ratio(text: str) -> float:
 
 
 def _add_method_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--method", default="rollout", help=f"one of {', '.join(METHODS)} (default rollout)")
+    parser.add_argument("--method", default="rollout", help="; ".join(f"{m.name}: {m.summary}" for m in METHODS.values())
+                        + " (default rollout)")
     parser.add_argument("--layer", type=int, help="layer for --method attention (default: the last)")
     parser.add_argument("--head", type=int, help="head for --method attention (default: mean of heads)")
     parser.add_argument("--head-fusion", default="mean", help=f"rollout head fusion: {', '.join(HEAD_FUSIONS)}")
@@ -109,22 +112,26 @@ def _check_options(args: argparse.Namespace) -> None:
         raise CliError(f"Unknown head fusion '{args.head_fusion}': choose one of {', '.join(HEAD_FUSIONS)}.")
     if not 0.0 <= args.discard_ratio < 1.0:
         raise CliError(f"Discard ratio {args.discard_ratio} is out of range: choose a value in [0, 1).")
-    if args.method != "attention" and (args.layer is not None or args.head is not None):
+    takes = {name for options in METHODS[args.method].options.values() for name in options}
+    if "layer" not in takes and (args.layer is not None or args.head is not None):
         raise CliError("--layer and --head select one attention map: use them with --method attention.")
-    out = Path(args.out)
+    _check_out(args.out)
+
+
+def _check_out(path: str) -> None:
+    out = Path(path)
     if out.suffix != ".npz":
-        raise CliError(f"--out must name a .npz file, not '{args.out}'.")
+        raise CliError(f"--out must name a .npz file, not '{path}'.")
     if not out.parent.exists():
         raise CliError(f"The folder of --out ({out.parent}) does not exist: create it first.")
 
 
-def _explanation(capture, args):  # noqa: ANN001, ANN202
-    from explain.methods import explain_capture
-
-    return explain_capture(
-        capture, args.method, layer=args.layer, head=args.head, head_fusion=args.head_fusion,
-        discard_ratio=args.discard_ratio, start_layer=args.start_layer,
-    )
+def _explanation(capture, args, loaded):  # noqa: ANN001, ANN202
+    """The chosen method on a capture, with the options of the command line it takes."""
+    options = dict(layer=args.layer, head=args.head, head_fusion=args.head_fusion, discard_ratio=args.discard_ratio,
+                   start_layer=args.start_layer)
+    method = get_method(args.method)
+    return explain_capture(capture, args.method, loaded, **method.accepted(capture, options))
 
 
 def _save(args: argparse.Namespace, capture, explanation, extra: dict) -> None:  # noqa: ANN001
@@ -139,48 +146,50 @@ def _save(args: argparse.Namespace, capture, explanation, extra: dict) -> None: 
     if capture.scores is not None:
         arrays["scores"] = capture.scores.numpy().astype(np.float32)
         arrays["score_labels"] = np.array(capture.score_labels, dtype=str)
-    if capture.target_label is not None and args.method == "gradient-rollout":
+    if capture.target_label is not None and get_method(args.method).needs_gradients:
         arrays["target"] = np.array(capture.target_label)
     np.savez(args.out, **arrays)
 
 
-def _wrong_kind(name: str, kind: str) -> CliError:
-    command = {"image": "image", "seq2seq": "seq2seq"}.get(kind, "text")
-    what = {"image": "an image model", "seq2seq": "an encoder-decoder", "decoder": "a decoder", "text": "a text encoder"}[kind]
-    return CliError(f"'{name}' is {what}: use `python -m explain {command}`.")
+def _wrong_kind(name: str, kind: ModelKind) -> CliError:
+    return CliError(f"'{name}' is {kind.article}: use `python -m explain {kind.command}`.")
+
+
+def _truncation_warning(loaded, dropped: int, where: str) -> None:  # noqa: ANN001
+    if dropped:
+        print(f"warning: the {where} {loaded.spec.name}'s maximum of {loaded.spec.max_length} tokens; "
+              f"the {'first' if loaded.spec.kind.causal else 'last'} {dropped} "
+              f"{'prompt ' if loaded.spec.kind.causal else ''}tokens were dropped.", file=sys.stderr)
 
 
 def run_text(args: argparse.Namespace) -> None:
     import models
-    from explain.capture import capture_text
+    from explain.encoder import capture_text
 
     _check_options(args)
     if not args.text.strip():
         raise CliError("The text is empty: give a sentence to explain.")
     loaded = models.load(args.model)
-    if loaded.spec.kind == "decoder":
+    kind = loaded.spec.kind
+    if kind.causal:
         run_decoder(args, loaded)
         return
-    if loaded.spec.kind != "text":
-        raise _wrong_kind(args.model, loaded.spec.kind)
+    if kind.command != "text":
+        raise _wrong_kind(args.model, kind)
     if args.generate:
         raise CliError("--generate continues a prompt: use it with a decoder model (e.g. --model induction-lm).")
-    gradient = args.method == "gradient-rollout"
+    gradient = get_method(args.method).needs_gradients
     if gradient and not loaded.spec.classifier and not (args.target or args.label):
         raise CliError(
-            f"Gradient rollout on '{args.model}' (an embedding model) needs --target PROBE_SENTENCE or --label LABEL."
+            f"{get_method(args.method).label} on '{args.model}' (an embedding model) needs --target PROBE_SENTENCE "
+            "or --label LABEL."
         )
     capture = capture_text(
         loaded, args.text, args.pair, target=args.target if gradient else None,
         labels=args.label if gradient else None, with_gradients=gradient,
     )
-    if capture.dropped_tokens:
-        print(
-            f"warning: the input is longer than {loaded.spec.name}'s maximum of {loaded.spec.max_length} tokens; "
-            f"the last {capture.dropped_tokens} tokens were dropped.",
-            file=sys.stderr,
-        )
-    explanation = _explanation(capture, args)
+    _truncation_warning(loaded, capture.dropped_tokens, "input is longer than")
+    explanation = _explanation(capture, args, loaded)
     _save(args, capture, explanation, {"tokens": np.array(capture.tokens, dtype=str)})
     print(f"wrote {args.out}: {len(capture.tokens)} tokens, {capture.layers} layers x {capture.heads} heads")
 
@@ -191,14 +200,9 @@ def run_decoder(args: argparse.Namespace, loaded) -> None:  # noqa: ANN001
     if args.pair or args.label:
         raise CliError(f"'{args.model}' is a decoder: --pair and --label belong to text encoders.")
     capture = capture_decoder(loaded, args.text, generate=args.generate, target=args.target,
-                              with_gradients=args.method == "gradient-rollout")
-    if capture.dropped_tokens:
-        print(
-            f"warning: the prompt and its continuation exceed {loaded.spec.name}'s maximum of {loaded.spec.max_length} "
-            f"tokens; the first {capture.dropped_tokens} prompt tokens were dropped.",
-            file=sys.stderr,
-        )
-    explanation = _explanation(capture, args)
+                              with_gradients=get_method(args.method).needs_gradients)
+    _truncation_warning(loaded, capture.dropped_tokens, "prompt and its continuation exceed")
+    explanation = _explanation(capture, args, loaded)
     _save(args, capture, explanation, {
         "tokens": np.array(capture.tokens, dtype=str), "target": np.array(capture.target_label),
         "target_position": np.array(capture.target_position), "prompt_length": np.array(capture.prompt_length),
@@ -210,61 +214,58 @@ def run_decoder(args: argparse.Namespace, loaded) -> None:  # noqa: ANN001
 
 def run_seq2seq(args: argparse.Namespace) -> None:
     import models
-    from explain.seq2seq import capture_seq2seq, seq2seq_output_relevance, seq2seq_relevance
+    from explain.seq2seq import capture_seq2seq, output_relevance
 
     _check_options(args)
     if not args.source.strip():
         raise CliError("The source text is empty: give a text to rewrite.")
     loaded = models.load(args.model)
-    if loaded.spec.kind != "seq2seq":
+    if not loaded.spec.kind.cross_attention:
         raise _wrong_kind(args.model, loaded.spec.kind)
-    capture = capture_seq2seq(loaded, args.source, output=args.output, max_new_tokens=args.max_new_tokens,
-                              with_gradients=args.method == "gradient-rollout")
-    if capture.dropped_tokens:
-        print(
-            f"warning: the source is longer than {loaded.spec.name}'s maximum of {loaded.spec.max_length} tokens; "
-            f"the last {capture.dropped_tokens} tokens were dropped.",
-            file=sys.stderr,
-        )
-    options = dict(layer=args.layer, head=args.head, head_fusion=args.head_fusion, discard_ratio=args.discard_ratio)
+    first = capture_seq2seq(loaded, args.source, output=args.output, max_new_tokens=args.max_new_tokens)
+    _truncation_warning(loaded, first.dropped_tokens, "source is longer than")
+    # One explanation per output token n (its logit where the decoder predicted it), the output fixed.
+    options = dict(layer=args.layer, head=args.head, head_fusion=args.head_fusion, discard_ratio=args.discard_ratio,
+                   start_layer=args.start_layer)
+    source_rows, output_rows = output_relevance(loaded, first, args.method,
+                                                **get_method(args.method).accepted(first, options))
     np.savez(
         args.out,
-        encoder_attentions=capture.encoder_attentions.numpy().astype(np.float32),
-        decoder_attentions=capture.decoder_attentions.numpy().astype(np.float32),
-        cross_attentions=capture.cross_attentions.numpy().astype(np.float32),
-        source_tokens=np.array(capture.source_tokens, dtype=str),
-        output_tokens=np.array(capture.output_tokens, dtype=str),
-        decoder_tokens=np.array(capture.decoder_tokens, dtype=str),
-        relevance_source=seq2seq_relevance(capture, args.method, **options).numpy().astype(np.float32),
-        relevance_output=seq2seq_output_relevance(capture, args.method, **options).numpy().astype(np.float32),
-        output_probabilities=capture.output_probabilities.numpy().astype(np.float32),
-        output_text=np.array(capture.output_text), method=np.array(args.method), model=np.array(args.model),
+        encoder_attentions=first.attentions.numpy().astype(np.float32),
+        decoder_attentions=first.decoder_attentions.numpy().astype(np.float32),
+        cross_attentions=first.cross_attentions.numpy().astype(np.float32),
+        source_tokens=np.array(first.source_tokens, dtype=str),
+        output_tokens=np.array(first.output_tokens, dtype=str),
+        decoder_tokens=np.array(first.decoder_tokens, dtype=str),
+        relevance_source=source_rows.numpy().astype(np.float32),
+        relevance_output=output_rows.numpy().astype(np.float32),
+        output_probabilities=first.output_probabilities.numpy().astype(np.float32),
+        output_text=np.array(first.output_text), method=np.array(args.method), model=np.array(args.model),
     )
-    print(f"wrote {args.out}: {len(capture.source_tokens)} source tokens -> {len(capture.output_tokens)} output tokens "
-          f"({'given' if capture.teacher_forced else 'generated'}): {capture.output_text!r}")
+    print(f"wrote {args.out}: {len(first.source_tokens)} source tokens -> {len(first.output_tokens)} output tokens "
+          f"({'given' if first.teacher_forced else 'generated'}): {first.output_text!r}")
 
 
 def run_image(args: argparse.Namespace) -> None:
     import models
-    from explain.capture import capture_image
     from explain.images import open_image
+    from explain.targets import resolve_index
+    from explain.vision import capture_image
 
     _check_options(args)
     if args.overlay and Path(args.overlay).suffix.lower() != ".png":
         raise CliError(f"--overlay must name a .png file, not '{args.overlay}'.")
     picture = open_image(args.path)
     loaded = models.load(args.model)
-    if loaded.spec.kind != "image":
+    if not loaded.spec.kind.reads_images:
         raise _wrong_kind(args.model, loaded.spec.kind)
-    gradient = args.method == "gradient-rollout"
+    gradient = get_method(args.method).needs_gradients
     capture = capture_image(loaded, picture, with_gradients=gradient, **({"target": args.target} if gradient else {}))
-    from explain.capture import _resolve_class
-
-    # --target names the explained class for gradient rollout; for the other methods, which do not depend
-    # on a class, it names the class whose score is reported and saved.
-    target = _resolve_class(args.target, capture.score_labels, int(capture.scores.argmax()), "Class")
+    # --target names the explained class for gradient methods; for the others, which do not depend on a class,
+    # it names the class whose score is reported and saved.
+    target = resolve_index(args.target, capture.score_labels, int(capture.scores.argmax()), "Class")
     label, score = capture.score_labels[target], float(capture.scores[target])
-    explanation = _explanation(capture, args)
+    explanation = _explanation(capture, args, loaded)
     _save(args, capture, explanation, {"grid": np.array(capture.grid, dtype=np.int64), "target": np.array(label),
                                        "target_score": np.array(score, dtype=np.float32)})
     if args.overlay:
@@ -287,24 +288,21 @@ def run_models(_: argparse.Namespace) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> None:
-    from explain.bench import benchmark
+    from cli.bench import benchmark
 
     result = benchmark(repeats=max(1, args.repeats), large=not args.no_large)
     print(json.dumps(result, indent=2) if args.json else json.dumps(result))
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    try:
-        from explain import evaluate as evaluation
-    except ImportError as error:
-        raise CliError("The evaluation module is not available in this checkout.") from error
+    from cli import evaluate as evaluation
     import models
 
     kind = models.load_spec(args.model).kind
-    if args.texts or kind != "image":
-        from explain.evaluate_text import BUNDLED_TEXTS, DEFAULT_LABELS, evaluate_texts, read_texts
+    if args.texts or not kind.reads_images:
+        from cli.evaluate_text import BUNDLED_TEXTS, DEFAULT_LABELS, evaluate_texts, read_texts
 
-        if kind == "image":
+        if kind.reads_images:
             raise CliError(f"'{args.model}' is an image model: evaluate it on scenes (--scenes), not on --texts.")
         path = args.texts or BUNDLED_TEXTS / f"{models.resolve(args.model)[0]}.txt"
         if not args.texts and not Path(path).is_file():
@@ -324,11 +322,7 @@ def run_qkv(args: argparse.Namespace) -> None:
     import models
     from explain.qkv import head_internals
 
-    out = Path(args.out)
-    if out.suffix != ".npz":
-        raise CliError(f"--out must name a .npz file, not '{args.out}'.")
-    if not out.parent.exists():
-        raise CliError(f"The folder of --out ({out.parent}) does not exist: create it first.")
+    _check_out(args.out)
     image = None
     if args.image:
         from explain.images import open_image
@@ -359,7 +353,7 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for bad input, with one sentence on stderr)."""
-    from explain.runtime import tune_allocator
+    from models.runtime import tune_allocator
 
     tune_allocator()
     args = build_parser().parse_args(argv)

@@ -1,4 +1,4 @@
-"""Cached access to models and captures.
+"""Cached services: loaded models and captures, once per process.
 
 Models and captures (one forward [+ backward]) are cached once per process in caches bounded by bytes
 (ui/cache.py; budgets EXPLAIN_MODEL_CACHE_MB and EXPLAIN_CACHE_MB), captures per model, input and target
@@ -11,45 +11,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
-from typing import Sequence
 
 import streamlit as st
 
 import explain
 import models
-from explain import Capture, Seq2SeqCapture
-from models import LoadedModel, ModelLoadError
-from ui.cache import DEFAULT_MODELS_MB, DEFAULT_RESULTS_MB, ByteBudgetCache, budget_mb, release_free_memory
-
-TEXT_EXAMPLES = (
-    "The cat sat on the mat.",
-    "Check the program log and find out whether it ran please.",
-    "I grew up in France, so I speak fluent French.",
-    "The red pizza tasted good!",
-    "I love Transformers!",
-    "The animal didn't cross the street because it was too tired.",
-)
-PROBE_EXAMPLES = {
-    "The cat sat on the mat.": "A dog lay on the rug.",
-    "I grew up in France, so I speak fluent French.": "She speaks French.",
-}
-LABEL_EXAMPLES = "animals, food, language, computers, travel"
-# Decoder prompts: a repeated sequence (an induction head completes the second copy), then the lecture notes'.
-DECODER_EXAMPLES = (
-    "please buy an apple and i love red pizza . please buy an apple and i love",
-    "I grew up in France, so I speak fluent",
-    "The cat sat on the",
-    "The animal didn't cross the street because it was too",
-    "Please buy an apple and an",
-)
-SEQ2SEQ_EXAMPLES = (
-    "Tuesday, the 24th of November 2026",
-    "24 November 2026",
-    "Nov 24, 2026",
-    "11/24/2026",
-    "24.11.2026",
-)
-
+from explain import DecoderCapture, ImageCapture, Seq2SeqCapture, TextCapture
+from models import LoadedModel, ModelKind, ModelLoadError
+from models.runtime import release_free_memory
+from ui.cache import DEFAULT_MODELS_MB, DEFAULT_RESULTS_MB, ByteBudgetCache, budget_mb
 
 @st.cache_resource(show_spinner=False)
 def results_cache() -> ByteBudgetCache:
@@ -139,14 +109,8 @@ def load_model(name: str) -> LoadedModel | None:
         return None
 
 
-def text_capture(
-    model_name: str,
-    text: str,
-    pair: str | None = None,
-    target: str | None = None,
-    labels: tuple[str, ...] = (),
-    with_gradients: bool = False,
-) -> Capture:
+def text_capture(model_name: str, text: str, pair: str | None = None, target: str | None = None,
+                 labels: tuple[str, ...] = (), with_gradients: bool = False) -> TextCapture:
     """One forward (+ backward) over a text, cached per model, input and target (display form)."""
     key = ("text", model_name, text, pair, target, tuple(labels), with_gradients)
     return cached(key, lambda: explain.capture_text(
@@ -154,7 +118,7 @@ def text_capture(
         display=True))
 
 
-def image_capture(model_name: str, image_digest: str, image: "object", target: str | None = None) -> Capture:
+def image_capture(model_name: str, image_digest: str, image: "object", target: str | None = None) -> ImageCapture:
     """One forward + backward over an image, cached per model, image content (`image_digest`) and target class."""
     key = ("image", model_name, image_digest, target)
     return cached(key, lambda: explain.capture_image(
@@ -162,7 +126,7 @@ def image_capture(model_name: str, image_digest: str, image: "object", target: s
 
 
 def decoder_capture(model_name: str, prompt: str, generate: int = 0, position: int | None = None,
-                    target: str | int | None = None, with_gradients: bool = True) -> Capture:
+                    target: str | int | None = None, with_gradients: bool = True) -> DecoderCapture:
     """Prompt + greedy continuation, one forward (+ backward for the target), cached (display form)."""
     key = ("decoder", model_name, prompt, generate, position, target, with_gradients)
     return cached(key, lambda: explain.capture_decoder(
@@ -170,20 +134,29 @@ def decoder_capture(model_name: str, prompt: str, generate: int = 0, position: i
         with_gradients=with_gradients, display=True))
 
 
-def generation_table(model_name: str, prompt: str, generate: int, method: str, start_layer: int = 0):  # noqa: ANN201
-    """Relevance of every earlier token for each generated token, (N, T), cached per input and method."""
+def generation_table(model_name: str, prompt: str, generate: int, method: str, **options) -> "object":  # noqa: ANN003
+    """Relevance of every earlier token for each generated token, (N, T) (explain.generated_relevance over this
+    page's cached captures), cached per input, method and options."""
     capture = decoder_capture(model_name, prompt, generate, with_gradients=False)
-    key = ("generated", model_name, prompt, generate, method, start_layer)
-    return cached(key, lambda: explain.generated_relevance(get_model(model_name), capture, method,
-                                                            start_layer=start_layer),
-                  "Explaining every generated token…")
+    key = ("generated", model_name, prompt, generate, method, tuple(sorted(options.items())))
+    return cached(key, lambda: explain.generated_relevance(
+        get_model(model_name), capture, method,
+        lambda position, gradients: decoder_capture(model_name, prompt, generate, position, None, gradients),
+        **options), "Explaining every generated token…")
 
 
-def seq2seq_capture(model_name: str, source: str, output: str | None = None, max_new_tokens: int = 64) -> Seq2SeqCapture:
-    """Source -> output (greedy, or teacher-forced on `output`), three stacks and relevance, cached."""
-    key = ("seq2seq", model_name, source, output, max_new_tokens)
-    return cached(key, lambda: explain.capture_seq2seq(
-        get_model(model_name), source, output=output, max_new_tokens=max_new_tokens).for_display())
+def seq2seq_capture(model_name: str, source: str, output: str | None = None, max_new_tokens: int = 64,
+                    target: int | None = None) -> Seq2SeqCapture:
+    """Source -> output (greedy, or teacher-forced on `output`), three stacks; with a target output position, its
+    gradients too (the output the model wrote first, teacher-forced). Cached (display form)."""
+    if target is None:
+        key = ("seq2seq", model_name, source, output, max_new_tokens)
+        return cached(key, lambda: explain.capture_seq2seq(get_model(model_name), source, output=output,
+                                                            max_new_tokens=max_new_tokens, display=True))
+    first = seq2seq_capture(model_name, source, output, max_new_tokens)
+    key = ("seq2seq", model_name, source, output, max_new_tokens, target)
+    return cached(key, lambda: explain.capture_seq2seq(get_model(model_name), source, output=first.output_ids,
+                                                        target=target, display=True))
 
 
 def digest(data: bytes) -> str:
@@ -191,48 +164,9 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def capture_or_message(function, *args, **kwargs) -> Capture | None:  # noqa: ANN001
-    """Run a cached capture; on bad input show the sentence and return None instead of a traceback."""
-    try:
-        return function(*args, **kwargs)
-    except ModelLoadError as error:
-        st.error(f"{error} Pick another model in the sidebar.")
-    except ValueError as error:
-        st.warning(str(error))
-    return None
-
-
-def model_names(kind: str) -> list[str]:
-    """Registry names of one kind ("text", "image", "decoder" or "seq2seq"), in registry order (bundled first)."""
-    return [name for name, entry in models.REGISTRY.items() if entry.kind == kind]
-
-
-def parse_labels(text: str) -> tuple[str, ...]:
-    """Comma- or newline-separated labels, stripped, empty and duplicate entries removed, order kept."""
-    seen: dict[str, None] = {}
-    for part in text.replace("\n", ",").split(","):
-        if part.strip():
-            seen.setdefault(part.strip(), None)
-    return tuple(seen)
-
-
-def truncation_notice(capture: Capture | Seq2SeqCapture, loaded: LoadedModel) -> None:
-    if not capture.dropped_tokens:
-        return
-    if capture.kind == "decoder":
-        st.info(
-            f"The prompt and its continuation exceed {loaded.spec.name}'s maximum of {loaded.spec.max_length} "
-            f"tokens: the first {capture.dropped_tokens} prompt tokens were dropped."
-        )
-    else:
-        st.info(
-            f"The text is longer than {loaded.spec.name}'s maximum of {loaded.spec.max_length} tokens: "
-            f"the last {capture.dropped_tokens} tokens were dropped."
-        )
-
-
-def selected(names: Sequence[str], value: str) -> int:
-    return list(names).index(value) if value in names else 0
+def model_names(kind: ModelKind) -> list[str]:
+    """Registry names of one kind, in registry order (bundled first)."""
+    return [name for name, entry in models.REGISTRY.items() if entry.kind is kind]
 
 
 @st.cache_data(show_spinner=False)
@@ -246,10 +180,10 @@ def bundled_model_rows() -> list[dict]:
             continue
         size = sum(f.stat().st_size for f in Path(spec.source).rglob("*") if f.is_file())
         rows.append({
-            "model": spec.name, "kind": spec.kind,
+            "model": spec.name, "kind": spec.kind.label,
             "input": (f"{spec.image_size[0]}x{spec.image_size[1]} px, {spec.patch_grid[0]}x{spec.patch_grid[1]} patches"
-                      if spec.kind == "image" else f"up to {spec.max_length} tokens"),
-            "layers x heads": (f"{spec.layers}+{spec.decoder_layers} x {spec.heads}" if spec.kind == "seq2seq"
+                      if spec.kind.reads_images else f"up to {spec.max_length} tokens"),
+            "layers x heads": (f"{spec.layers}+{spec.decoder_layers} x {spec.heads}" if spec.kind.cross_attention
                                else f"{spec.layers} x {spec.heads}"),
             "size (MB)": round(size / 1e6, 1), "description": spec.description,
         })

@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 import explain
 import models
-from explain import faithfulness as fx
+from explain.metrics import faithfulness as fx
 
 METHODS = ("raw_attention", "attention_rollout", "gradient_rollout")
 _CAPTURE_METHODS = {"raw_attention": "attention", "attention_rollout": "rollout", "gradient_rollout": "gradient-rollout"}
@@ -36,12 +37,22 @@ def read_texts(path: str | Path) -> list[str]:
     return texts
 
 
-def _relevance_rows(capture) -> dict[str, np.ndarray]:  # noqa: ANN001
-    return {method: explain.explain_capture(capture, _CAPTURE_METHODS[method]).relevance.numpy() for method in METHODS}
+def _captures(loaded, text: str, labels: tuple[str, ...]) -> list:  # noqa: ANN001
+    """The captures whose targets are scored for one text: an encoder's best label or predicted class, a decoder's
+    predicted next token, and every non-special output token of an encoder-decoder's greedy output."""
+    kind = loaded.spec.kind
+    if kind.cross_attention:
+        first = explain.capture_seq2seq(loaded, text)
+        return [explain.capture_seq2seq(loaded, text, output=first.output_ids, target=n, with_gradients=True)
+                for n, special in enumerate(first.output_special.tolist()) if not special]
+    if kind.causal:
+        return [explain.capture_decoder(loaded, text, with_gradients=True)]
+    return [explain.capture_text(loaded, text, labels=[] if loaded.spec.classifier else list(labels),
+                                 with_gradients=True)]
 
 
 def evaluate_texts(model_name: str, texts: list[str], labels: tuple[str, ...] = DEFAULT_LABELS, seed: int = 0) -> dict:
-    """AOPC comprehensiveness and sufficiency per method and for a random ranking, averaged over texts.
+    """AOPC comprehensiveness and sufficiency per method and for a random ranking, averaged over targets.
 
     Returns:
         {"model", "kind", "texts", "targets", "seconds", "methods": {method: {"comprehensiveness",
@@ -49,39 +60,20 @@ def evaluate_texts(model_name: str, texts: list[str], labels: tuple[str, ...] = 
     """
     loaded = models.load(model_name)
     kind = loaded.spec.kind
-    if kind == "image":
+    if kind.reads_images:
         raise ValueError(f"'{model_name}' is an image model: evaluate it on scenes (--scenes), not on texts.")
     start = time.perf_counter()
     scores: dict[str, list[fx.TextScores]] = {m: [] for m in METHODS + ("random",)}
     for number, text in enumerate(texts):
-        if kind == "seq2seq":
-            result = explain.capture_seq2seq(loaded, text)
-            removable = [not s for s in result.source_special.tolist()]
-            maps = {"raw_attention": explain.seq2seq_relevance(result, "attention"),
-                    "attention_rollout": explain.seq2seq_relevance(result, "rollout"),
-                    "gradient_rollout": explain.seq2seq_relevance(result, "gradient-rollout")}
-            for n, special in enumerate(result.output_special.tolist()):
-                if special:
-                    continue
-                probability = fx.seq2seq_probability(loaded, result.source_ids, result.output_ids, n)
-                for method in METHODS:
-                    scores[method].append(fx.text_scores(probability, maps[method][n].numpy(), removable))
-                scores["random"].append(fx.random_text_scores(probability, removable, seed=seed + 100 * number + n))
-            continue
-        if kind == "decoder":
-            capture = explain.capture_decoder(loaded, text, with_gradients=True)
-            probability = fx.decoder_probability(loaded, capture.token_ids, capture.target_token_id)
-        else:
-            capture = explain.capture_text(loaded, text, labels=[] if loaded.spec.classifier else list(labels),
-                                           with_gradients=True)
-            probability = fx.encoder_probability(loaded, capture.token_ids, target=capture.target_label,
-                                                 labels=() if loaded.spec.classifier else labels)
-        removable = [not s for s in capture.special.tolist()]
-        for method, relevance in _relevance_rows(capture).items():
-            scores[method].append(fx.text_scores(probability, relevance, removable))
-        scores["random"].append(fx.random_text_scores(probability, removable, seed=seed + number))
+        for capture in _captures(loaded, text, labels):
+            task = fx.text_perturbation(capture, loaded)
+            for method in METHODS:
+                relevance = explain.explain_capture(capture, _CAPTURE_METHODS[method]).relevance[:task.length]
+                scores[method].append(fx.text_scores(task.probability, relevance.numpy(), task.removable))
+            random_seed = seed + 100 * number + capture.target.position if kind.cross_attention else seed + number
+            scores["random"].append(fx.random_text_scores(task.probability, task.removable, seed=random_seed))
     return {
-        "model": loaded.spec.name, "kind": kind, "texts": len(texts), "targets": len(scores["random"]),
+        "model": loaded.spec.name, "kind": kind.name, "texts": len(texts), "targets": len(scores["random"]),
         "seconds": round(time.perf_counter() - start, 1),
         "removal": "tokens deleted from the input (special tokens kept)",
         "methods": {method: {"comprehensiveness": float(np.mean([s.aopc_comprehensiveness for s in rows])),

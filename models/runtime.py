@@ -1,11 +1,12 @@
-"""Process-level settings that make captures cheaper.
+"""How models run in this process: the allocator settings that make captures cheaper, and giving freed memory
+back to the system. Every program (the app, the command line, training) calls `tune_allocator` once at start.
 
 Eager attention allocates several T x T temporaries per layer, and the backward pass as many again. glibc
 hands blocks over its mmap threshold straight back to the system when they are freed, so every capture
 faults its pages in anew: at 512 tokens MiniLM's gradient rollout took 1.4 million page faults. Raising the
 threshold to glibc's maximum (32 MB) and keeping up to 256 MB of freed heap makes later captures reuse the
 same pages (about 100 thousand faults). The byte-bounded caches still give evicted memory back
-(`ui.cache.release_free_memory`).
+(`release_free_memory`).
 """
 
 from __future__ import annotations
@@ -36,3 +37,22 @@ def tune_allocator() -> bool:
         return False
     _tuned = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
     return _tuned
+
+
+def release_free_memory() -> None:
+    """Return freed heap memory to the operating system (glibc's malloc_trim; nothing elsewhere).
+
+    Evicted captures are large blocks; glibc keeps freed blocks in its per-thread arenas (Streamlit runs every
+    session in its own thread), so without this a server's resident memory stays near its peak. The benchmark
+    calls it before measuring a peak, so that memory an earlier call freed is not silently reused.
+    """
+    import gc
+
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+    except OSError:
+        pass

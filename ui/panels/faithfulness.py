@@ -4,15 +4,14 @@ explanation is recomputed); only the perturbed inputs run through the model (exp
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
-from explain import faithfulness as fx
-from ui.state import cached
+from explain import Capture, ImageCapture
+from explain.metrics import faithfulness as fx
+from models import LoadedModel
+from ui.services import cached
 from viz.faithfulness import curves_figure
 from viz.plotting import PLOTLY_CONFIG
 
@@ -27,12 +26,12 @@ def _requested(key: str, label: str, help_text: str) -> bool:
     return bool(st.session_state.get(flag))
 
 
-def image_panel(key: tuple, loaded, image, target: int, target_label: str, maps: dict[str, np.ndarray]) -> None:  # noqa: ANN001
-    """Deletion and insertion curves and AUCs of each map for the target class, against random rankings.
+def image_panel(key: tuple, loaded: LoadedModel, capture: ImageCapture, maps: dict[str, np.ndarray]) -> None:
+    """Deletion and insertion curves and AUCs of each map for the capture's target class, against random rankings.
 
     Args:
         key: identifies the input (model, image digest, target, method options) for the cache.
-        loaded: the image model; image: the PIL image; target: class index.
+        loaded: the image model; capture: its capture of the image (its input and target class).
         maps: method name -> (rows, cols) relevance, as the page drew them.
     """
     if not _requested(str(hash(key)), "Is this faithful? Score these maps",
@@ -42,8 +41,8 @@ def image_panel(key: tuple, loaded, image, target: int, target_label: str, maps:
     grid = loaded.spec.patch_grid
 
     def compute() -> dict:
-        pixel_values = loaded.processor(images=image, return_tensors="pt")["pixel_values"]
-        probability = fx.class_probability(loaded.model, target, loaded.spec.multi_label)
+        pixel_values = capture.inputs["pixel_values"]
+        probability = fx.image_probability(loaded, capture)
         progress = st.progress(0.0, text="Perturbing patches…")
         results = {}
         for number, (name, grid_map) in enumerate(maps.items()):
@@ -54,7 +53,7 @@ def image_panel(key: tuple, loaded, image, target: int, target_label: str, maps:
         return {name: (r.curves, r.aucs) for name, r in results.items()}
 
     results = cached(("faithfulness-image",) + tuple(key), compute, "Scoring the explanations…")
-    _curve_charts(results, "share of patches", target_label)
+    _curve_charts(results, "share of patches", capture.target_label)
     table = pd.DataFrame({name: {"deletion AUC (lower is better)": aucs["deletion"],
                                  "insertion AUC (higher is better)": aucs["insertion"],
                                  "negative perturbation AUC (higher is better)": aucs["negative_perturbation"]}
@@ -81,29 +80,27 @@ def _curve_charts(results: dict, unit: str, target_label: str) -> None:
                 f"{clean:.2f} to {removed:.2f}; random {unit}: to {chance:.2f}.")
 
 
-def text_panel(key: tuple, probability_factory: Callable[[], Callable[[torch.Tensor], torch.Tensor]],
-               relevances: dict[str, np.ndarray], removable: list[bool], target_label: str) -> None:
-    """ERASER comprehensiveness and sufficiency of each method's ranking for the target, against random.
+def text_panel(key: tuple, loaded: LoadedModel, capture: Capture, relevances: dict[str, np.ndarray]) -> None:
+    """ERASER comprehensiveness and sufficiency of each method's ranking for the capture's target, against random.
 
     Args:
         key: identifies the input and target for the cache.
-        probability_factory: builds the target's probability on shortened inputs (explain.faithfulness's
-            encoder_probability / decoder_probability / seq2seq_probability), called only when scoring.
-        relevances: method name -> (T,) relevance over the input tokens.
-        removable: (T,) which tokens may be deleted (not special tokens).
+        loaded: the model; capture: its capture of the input (its target, the tokens that may be deleted).
+        relevances: method name -> (T,) relevance over the input tokens, as the page drew them.
     """
     if not _requested(str(hash(key)), "Is this faithful? Score these rankings",
                       "Deletes the top 1, 5, 10, 20 and 50% of tokens by each ranking (comprehensiveness) or keeps only "
                       "them (sufficiency) and records the target's probability."):
         return
-    if not any(removable):
+    task = fx.text_perturbation(capture, loaded)
+    if not any(task.removable):
         st.info("Only special tokens here: nothing can be removed.")
         return
 
     def compute() -> dict:
-        probability = probability_factory()
-        scores = {name: fx.text_scores(probability, values, removable) for name, values in relevances.items()}
-        scores["random"] = fx.random_text_scores(probability, removable, seed=0)
+        scores = {name: fx.text_scores(task.probability, np.asarray(values)[:task.length], task.removable)
+                  for name, values in relevances.items()}
+        scores["random"] = fx.random_text_scores(task.probability, task.removable, seed=0)
         return {name: (s.comprehensiveness, s.sufficiency, s.full_probability) for name, s in scores.items()}
 
     results = cached(("faithfulness-text",) + tuple(key), compute, "Scoring the explanations…")
@@ -123,6 +120,7 @@ def text_panel(key: tuple, probability_factory: Callable[[], Callable[[torch.Ten
     methods = [n for n in results if n != "random"]
     best = max(methods, key=lambda n: np.mean(list(results[n][0].values())))
     full = results[best][2]
+    target_label = capture.target_label.strip()
     st.markdown(f"**Reading:** {best}: deleting its top 20% of tokens drops the '{target_label}' probability from "
                 f"{full:.2f} to {full - results[best][0][0.2]:.2f}; random tokens: to {full - results['random'][0][0.2]:.2f}.")
     st.caption("Deleted tokens are removed from the input, as ERASER does (special tokens stay); top k% means at "

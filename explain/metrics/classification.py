@@ -1,0 +1,19 @@
+"""Classification figures of a multi-label classifier: per-class and macro F1 at a threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+
+THRESHOLD = 0.5
+
+
+def macro_f1(probs: np.ndarray, labels: np.ndarray, threshold: float = THRESHOLD) -> tuple[float, list[float]]:
+    """Macro F1 and per-class F1 of (N, C) probabilities against (N, C) multi-hot labels.
+
+    Per class 2TP / (2TP + FP + FN); a class with no positives and no predictions scores 1.
+    """
+    pred, truth = probs >= threshold, labels > 0.5
+    tp = (pred & truth).sum(0)
+    denom = 2 * tp + (pred & ~truth).sum(0) + (~pred & truth).sum(0)
+    per_class = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
+    return float(per_class.mean()), [float(x) for x in per_class]

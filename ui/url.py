@@ -1,0 +1,182 @@
+"""Widgets whose value lives in the URL and across pages: one call draws the widget with its value restored and
+writes the value back, so a view can be shared and reloaded; invalid values in a URL fall back to the default,
+never crash.
+
+    layer = url.selectbox("Layer", range(6), key="ta_layer", default=5)
+
+Streamlit forgets a widget's value when a run does not draw it (another page is shown), so every value is also
+kept under a plain session key ("_keep.<name>") that survives navigation. Widgets of different pages that show
+the same thing (the sentence, the image) name one `shared` value: typing the sentence on one page changes it on
+all of them, and the URL holds it under that shared name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import streamlit as st
+
+_SHARED = "_shared_names"  # session key: widget key -> the shared name it shows
+_MISSING = object()
+
+
+def _name(key: str) -> str:
+    """The name a widget's value is kept and published under: its shared name, else its own key."""
+    return st.session_state.get(_SHARED, {}).get(key, key)
+
+
+def parse_bool(raw: str) -> bool:
+    if raw in ("1", "true", "True"):
+        return True
+    if raw in ("0", "false", "False"):
+        return False
+    raise ValueError(raw)
+
+
+def parse_like(default: Any) -> Callable[[str], Any]:
+    """How a URL value is read for a widget whose default is `default` (bool, int, float or text)."""
+    if isinstance(default, bool):
+        return parse_bool
+    if isinstance(default, (int, float)):
+        return type(default)
+    return str
+
+
+def option_parser(options: Sequence[Any]) -> Callable[[str], Any]:
+    """A URL value names one of `options` by its text ("mean", "3")."""
+    by_text = {str(option): option for option in options}
+
+    def parse(raw: str) -> Any:
+        if raw not in by_text:
+            raise ValueError(raw)
+        return by_text[raw]
+
+    return parse
+
+
+def restore(key: str, default: Any, parse: Callable[[str], Any] = str, allowed: Sequence[Any] | None = None,
+            shared: str | None = None) -> None:
+    """Give the widget `key` its value: its own when drawn in the last run, else the value kept from an earlier
+    visit (or set on another page, for a `shared` name), else the URL's when valid, else `default`.
+
+    When the value is already there it is written back to itself: a widget that was not drawn in the previous
+    run (the page stopped early) otherwise keeps its value on the server but shows its first option in the
+    browser (streamlit/streamlit#4247). A value no longer allowed (layer 11 after switching to a 6-layer model)
+    falls back to the default.
+    """
+    if shared is not None:
+        st.session_state.setdefault(_SHARED, {})[key] = shared
+    name = _name(key)
+    if key in st.session_state and (allowed is None or st.session_state[key] in allowed):
+        st.session_state[key] = st.session_state[key]
+        return
+    kept_value = st.session_state.get(f"_keep.{name}", _MISSING)
+    if kept_value is not _MISSING and (allowed is None or kept_value in allowed):
+        st.session_state[key] = kept_value
+        return
+    value = default
+    raw = st.query_params.get(name)
+    if raw is not None:
+        try:
+            candidate = parse(raw)
+        except (TypeError, ValueError):
+            candidate = default
+        if allowed is None or candidate in allowed:
+            value = candidate
+    st.session_state[key] = value
+
+
+def publish(*keys: str) -> None:
+    """Keep the widgets' current values for other pages and later visits, and write them to the URL (under their
+    shared names; empty values are removed from the URL)."""
+    for key in keys:
+        value = st.session_state.get(key)
+        name = _name(key)
+        if key in st.session_state:
+            st.session_state[f"_keep.{name}"] = value
+        if value is None or value == "" or value == ():
+            if name in st.query_params:
+                del st.query_params[name]
+        elif isinstance(value, bool):
+            st.query_params[name] = "1" if value else "0"
+        else:
+            st.query_params[name] = str(value)
+
+
+def keep(name: str, value: Any) -> None:
+    """Remember a value across pages under `name` without a widget (e.g. an uploaded image's bytes)."""
+    st.session_state[f"_keep.{name}"] = value
+
+
+def kept(name: str, default: Any = None) -> Any:
+    """A value remembered with `keep` or by a bound widget, or `default`."""
+    return st.session_state.get(f"_keep.{name}", default)
+
+
+def bound(widget: Callable[..., Any], label: str, key: str, default: Any, *args: Any,
+          options: Sequence[Any] | None = None, parse: Callable[[str], Any] | None = None,
+          shared: str | None = None, **kwargs: Any) -> Any:
+    """Draw `widget(label, *args, key=key, **kwargs)` with its value restored (see `restore`) and published.
+
+    Args:
+        widget: a Streamlit widget function, on any container (`st.selectbox`, `column.toggle`, ...).
+        default: the value without one in the session or the URL; for option widgets, one of `options` (the
+            first when it is not).
+        options: the values an option widget offers (passed to it after `label`).
+        parse: how a URL value is read (default: by the options' texts, or like the default's type).
+        shared: the name of a value several pages show.
+    """
+    if options is not None:
+        options = list(options)
+        default = default if default in options else options[0]
+        args = (options,) + args
+    restore(key, default, parse or (option_parser(options) if options is not None else parse_like(default)),
+            allowed=options, shared=shared)
+    value = widget(label, *args, key=key, **kwargs)
+    publish(key)
+    return value
+
+
+def selectbox(label: str, options: Sequence[Any], key: str, default: Any = None, *, on: Any = st, **kwargs: Any) -> Any:
+    """A select box bound to the URL (see `bound`); `on` is the container (st, st.sidebar, a column)."""
+    return bound(on.selectbox, label, key, default, options=options, **kwargs)
+
+
+def radio(label: str, options: Sequence[Any], key: str, default: Any = None, *, on: Any = st, **kwargs: Any) -> Any:
+    """Radio buttons bound to the URL (see `bound`)."""
+    return bound(on.radio, label, key, default, options=options, **kwargs)
+
+
+def toggle(label: str, key: str, default: bool = False, *, on: Any = st, **kwargs: Any) -> bool:
+    """A toggle bound to the URL (see `bound`)."""
+    return bound(on.toggle, label, key, default, **kwargs)
+
+
+def text_input(label: str, key: str, default: str = "", *, on: Any = st, **kwargs: Any) -> str:
+    """A one-line text field bound to the URL (see `bound`)."""
+    return bound(on.text_input, label, key, default, **kwargs)
+
+
+def text_area(label: str, key: str, default: str = "", *, on: Any = st, **kwargs: Any) -> str:
+    """A text area bound to the URL (see `bound`)."""
+    return bound(on.text_area, label, key, default, **kwargs)
+
+
+def slider(label: str, low: float, high: float, key: str, default: float, *, on: Any = st, **kwargs: Any) -> Any:
+    """A slider bound to the URL; a value outside [low, high] falls back to the default."""
+    restore(key, default, parse_like(default))
+    if not low <= st.session_state[key] <= high:
+        st.session_state[key] = default
+    value = on.slider(label, low, high, key=key, **kwargs)
+    publish(key)
+    return value
+
+
+def number_input(label: str, low: int, high: int, key: str, default: int, *, on: Any = st, **kwargs: Any) -> int:
+    """A whole-number field bound to the URL; a value outside [low, high] falls back to the default."""
+    restore(key, default, int)
+    if not low <= st.session_state[key] <= high:
+        st.session_state[key] = default
+    value = on.number_input(label, low, high, key=key, **kwargs)
+    publish(key)
+    return value
