@@ -8,8 +8,8 @@ import pytest
 import torch
 from transformers import ViTForImageClassification
 
-from models.train_vit import build_config, mimetic_init, sincos_position_embeddings
-from models.training import lr_at
+from training.loop import lr_at
+from training.train_vit import build_config, mimetic_init, sincos_position_embeddings
 
 
 def test_sincos_position_code_by_hand() -> None:
@@ -94,7 +94,7 @@ def test_lr_schedule_warmup_then_cosine() -> None:
 
 def test_a_killed_run_resumes_to_the_same_weights(tmp_path) -> None:
     """Stopped after 3 of 5 steps and started again, training ends where an uninterrupted run does."""
-    from models.train_vit import train
+    from training.train_vit import train
 
     tiny = dict(batch_size=4, hidden_size=32, layers=1, heads=2, eval_every=5, threads=1, checkpoint_every=2)
     whole = train(5, 7, tmp_path / "whole", None, checkpoints=tmp_path / "ckpt-whole", **tiny)

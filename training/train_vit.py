@@ -1,7 +1,7 @@
 """Train the bundled multi-label ViT on generated scenes (CPU, two threads).
 
 Usage:
-    python -m models.train_vit [--steps N] [--seed S] [--out DIR] [--samples DIR] [--checkpoints DIR]
+    python -m training.train_vit [--steps N] [--seed S] [--out DIR] [--samples DIR] [--checkpoints DIR]
 
 Long runs write a checkpoint (model, optimiser, step, the scene stream's random state, the curve so far)
 every ``--checkpoint-every`` steps to ``--checkpoints`` and continue from the last one when started again
@@ -10,8 +10,8 @@ with the same arguments: a killed run resumes exactly where it stopped (tested).
 The model is a plain Hugging Face ``ViTForImageClassification`` built from a
 ``ViTConfig`` (random init, nothing downloaded; attention starts from the mimetic
 initialisation, see ``mimetic_init``). The defaults are the committed model's
-settings (``python -m models.train_vit`` alone retrains it). Scenes come from
-``models.scenes`` on the fly: one stream seeded with ``--seed`` (< 10**6) for
+settings (``python -m training.train_vit`` alone retrains it). Scenes come from
+``training.scenes`` on the fly: one stream seeded with ``--seed`` (< 10**6) for
 training, a fixed held-out batch (seed ``VALIDATION_SEED``, also in the training
 range but never part of the training stream) for the periodic F1.
 
@@ -33,17 +33,10 @@ from PIL import Image
 from tqdm import tqdm
 from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
-from explain.evaluate import macro_f1
-from models.training import lr_at, resume, save_checkpoint
-from models.scenes import (
-    CLASS_NAMES,
-    EVAL_SEED,
-    GENERATOR_VERSION,
-    check_seed,
-    make_scene,
-    make_scenes,
-    stack_scenes,
-)
+from explain.metrics.classification import macro_f1
+from training.loop import lr_at, resume, save_checkpoint
+from training.scenes import CLASS_NAMES, EVAL_SEED, GENERATOR_VERSION, make_scene, make_scenes, stack_scenes
+from training.seeds import check_seed
 
 IMAGE_SIZE = 64
 PATCH_SIZE = 8

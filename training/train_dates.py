@@ -1,14 +1,14 @@
 """Train the bundled encoder-decoder `iso-dates` to rewrite dates in ISO form (CPU).
 
 Usage:
-    python -m models.train_dates [--steps N] [--seed S] [--out DIR] [--checkpoints DIR]
+    python -m training.train_dates [--steps N] [--seed S] [--out DIR] [--checkpoints DIR]
 
 A plain Hugging Face ``BartForConditionalGeneration`` (2 encoder and 2 decoder layers, few cross-attention
-heads) over the character-level fast tokenizer of ``models.dates``, trained with the translation loss
+heads) over the character-level fast tokenizer of ``training.dates``, trained with the translation loss
 alone (no attention supervision); the defaults are the committed model's settings. The output directory
 loads with nothing but transformers (``AutoModelForSeq2SeqLM`` / ``AutoTokenizer``; ``generate`` works
 from its generation config) and holds ``alignment.json``: the held-out evaluation
-(``models.dates.evaluate_dates``) naming the cross-attention layer and head that align each output digit
+(``training.dates.evaluate_dates``) naming the cross-attention layer and head that align each output digit
 with the source word spelling its field. Checkpoints every ``--checkpoint-every`` steps; started again
 with the same arguments, a killed run continues from its last checkpoint.
 """
@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from transformers import BartConfig, BartForConditionalGeneration
 
-from models.dates import EVAL_SEED, build_tokenizer, encode_batch, evaluate_dates, make_example
-from models.scenes import check_seed
-from models.training import lr_at, resume, save_checkpoint, write_summary
+from training.dates import EVAL_SEED, build_tokenizer, encode_batch, evaluate_dates, make_example
+from training.loop import lr_at, resume, save_checkpoint, write_summary
+from training.seeds import check_seed
 
 DEFAULT_OUT = Path("models/bundled/iso-dates")
 
@@ -100,7 +100,7 @@ def train(steps: int = 6000, seed: int = 0, out: Path = DEFAULT_OUT, batch_size:
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     alignment = {"evaluation": {"seed": measured["seed"], "dates": measured["n"],
-                                "command": "models.dates.evaluate_dates (run by python -m models.train_dates)"},
+                                "command": "training.dates.evaluate_dates (run by python -m training.train_dates)"},
                  "exact_match": measured["exact_match"], **measured["alignment"]}
     (out / "alignment.json").write_text(json.dumps(alignment, indent=2) + "\n")
     return write_summary(out, settings, threads, wall, model, curve, measured)

@@ -1,12 +1,12 @@
 """Train the bundled decoder `induction-lm` on repeated random word sequences (CPU).
 
 Usage:
-    python -m models.train_induction [--steps N] [--seed S] [--out DIR] [--checkpoints DIR]
+    python -m training.train_induction [--steps N] [--seed S] [--out DIR] [--checkpoints DIR]
 
 A plain Hugging Face ``LlamaForCausalLM`` (rotary positions; 2 layers, 4 heads, hidden 128) with the
-word-level fast tokenizer of ``models.induction``; the defaults are the committed model's settings. The
+word-level fast tokenizer of ``training.induction``; the defaults are the committed model's settings. The
 output directory loads with nothing but transformers (``AutoModelForCausalLM`` / ``AutoTokenizer``) and
-holds ``heads.json``: the held-out evaluation (``models.induction.evaluate_induction``) that names the
+holds ``heads.json``: the held-out evaluation (``training.induction.evaluate_induction``) that names the
 induction and previous-token heads. Checkpoints every ``--checkpoint-every`` steps; started again with
 the same arguments, a killed run continues from its last checkpoint.
 """
@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from models.induction import EVAL_SEED, build_tokenizer, content_ids, evaluate_induction, make_batch
-from models.scenes import check_seed
-from models.training import lr_at, resume, save_checkpoint, write_summary
+from training.induction import EVAL_SEED, build_tokenizer, content_ids, evaluate_induction, make_batch
+from training.loop import lr_at, resume, save_checkpoint, write_summary
+from training.seeds import check_seed
 
 DEFAULT_OUT = Path("models/bundled/induction-lm")
 VALIDATION_SEED = 999_998  # training range, never part of the training stream
@@ -102,7 +102,7 @@ def train(steps: int = 4000, seed: int = 0, out: Path = DEFAULT_OUT, batch_size:
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     heads = {"evaluation": {"seed": measured["seed"], "sequences": measured["sequences"],
-                            "command": "python -m models.train_induction (last step) / models.induction.evaluate_induction"},
+                            "command": "python -m training.train_induction (last step) / training.induction.evaluate_induction"},
              "induction_head": measured["best_induction"], "previous_token_head": measured["best_previous_token"],
              "repeat_accuracy": measured["repeat_accuracy"], "induction_scores": measured["induction"],
              "previous_token_scores": measured["previous_token"]}
