@@ -1,6 +1,6 @@
 """`python -m explain evaluate`: an image model on generated scenes whose object masks are known.
 
-For each held-out scene (``models.scenes``, evaluation seed range >= 10**6) this
+For each held-out scene (``training.scenes``, evaluation seed range >= 10**6) this
 runs one forward + backward pass per object class through the project's own
 capture (``explain.capture_image``), and scores (explain.metrics):
 
@@ -28,7 +28,8 @@ from explain.metrics import faithfulness as fx
 from explain.metrics.classification import THRESHOLD, macro_f1
 from explain.metrics.localisation import dilate, is_class_sensitive, localisation_scores, patch_masks, top_patch
 from models import LoadedModel
-from models.scenes import CLASS_NAMES, EVAL_SEED, GENERATOR_VERSION, check_seed, make_scenes
+from training.scenes import CLASS_NAMES, EVAL_SEED, GENERATOR_VERSION, make_scenes
+from training.seeds import check_seed
 
 def _rate(hits: list[bool]) -> float | None:
     return float(np.mean(hits)) if hits else None

@@ -154,8 +154,8 @@ REGISTRY: dict[str, RegistryEntry] = {
 }
 
 # How to rebuild each bundled model this project trains itself.
-TRAIN_COMMANDS = {"shapes-vit": "python -m models.train_vit", "induction-lm": "python -m models.train_induction",
-                  "iso-dates": "python -m models.train_dates"}
+TRAIN_COMMANDS = {"shapes-vit": "python -m training.train_vit", "induction-lm": "python -m training.train_induction",
+                  "iso-dates": "python -m training.train_dates"}
 
 
 def _pair(value: Any) -> tuple[int, int]:

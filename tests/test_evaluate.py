@@ -15,7 +15,7 @@ from explain.metrics.localisation import (
     patch_masks,
     top_patch,
 )
-from models.scenes import CLASS_NAMES, EVAL_SEED
+from training.scenes import CLASS_NAMES, EVAL_SEED
 
 
 def test_patch_masks_count_any_pixel() -> None:

@@ -11,6 +11,14 @@ def macro_f1(probs: np.ndarray, labels: np.ndarray, threshold: float = THRESHOLD
     """Macro F1 and per-class F1 of (N, C) probabilities against (N, C) multi-hot labels.
 
     Per class 2TP / (2TP + FP + FN); a class with no positives and no predictions scores 1.
+
+    Args:
+        probs: (N, C) predicted probabilities; a class is predicted when its probability is >= ``threshold``.
+        labels: (N, C) multi-hot targets (> 0.5 means present).
+        threshold: Decision threshold on ``probs``.
+
+    Returns:
+        (mean of the per-class F1, the C per-class F1 values).
     """
     pred, truth = probs >= threshold, labels > 0.5
     tp = (pred & truth).sum(0)
