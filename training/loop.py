@@ -181,3 +181,23 @@ def write_summary(out: Path, settings: dict, threads: int, wall_s: float, model:
                "params": sum(p.numel() for p in model.parameters()), "curve": curve, "evaluation": evaluation}
     (Path(out) / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def command_line(description: str, *, steps: int, batch_size: int, out: Path, checkpoints: Path,
+                 checkpoint_every: int = 250, eval_every: int = 1000, threads: int = 1):  # noqa: ANN201
+    """The options every training command takes, with that command's defaults: --steps --seed --out --batch-size
+    --lr --threads --checkpoints --checkpoint-every --eval-every. Returns the argparse parser to add to."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--steps", type=int, default=steps, help="optimiser steps")
+    parser.add_argument("--seed", type=int, default=0, help="training seed, < 10**6")
+    parser.add_argument("--out", type=Path, default=out, help="output model directory")
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate")
+    parser.add_argument("--threads", type=int, default=threads, help="torch threads; 1 when other jobs share the cores")
+    parser.add_argument("--checkpoints", type=Path, default=checkpoints,
+                        help="checkpoint directory: a killed run started again with the same options resumes there")
+    parser.add_argument("--checkpoint-every", type=int, default=checkpoint_every)
+    parser.add_argument("--eval-every", type=int, default=eval_every)
+    return parser

@@ -15,7 +15,6 @@ with the same arguments, a killed run continues from its last checkpoint.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import torch
 from transformers import BartConfig, BartForConditionalGeneration
 
 from training.dates import EVAL_SEED, build_tokenizer, encode_batch, evaluate_dates, make_example
-from training.loop import seeded_stream, train_loop, write_summary
+from training.loop import command_line, seeded_stream, train_loop, write_summary
 
 DEFAULT_OUT = Path("models/bundled/iso-dates")
 
@@ -94,17 +93,9 @@ def train(steps: int = 6000, seed: int = 0, out: Path = DEFAULT_OUT, batch_size:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=6000)
-    parser.add_argument("--seed", type=int, default=0, help="training seed, < 10**6")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser = command_line(__doc__.splitlines()[0], steps=6000, batch_size=128, out=DEFAULT_OUT,
+                          checkpoints=Path("/tmp/iso-dates-checkpoints"))
     parser.add_argument("--decoder-heads", type=int, default=2, help="heads of each decoder attention (cross included)")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--checkpoints", type=Path, default=Path("/tmp/iso-dates-checkpoints"))
-    parser.add_argument("--checkpoint-every", type=int, default=250)
-    parser.add_argument("--eval-every", type=int, default=1000)
     args = parser.parse_args(argv)
     summary = train(args.steps, args.seed, args.out, batch_size=args.batch_size, peak_lr=args.lr,
                     decoder_heads=args.decoder_heads, threads=args.threads, checkpoints=args.checkpoints,

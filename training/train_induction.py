@@ -13,7 +13,6 @@ the same arguments, a killed run continues from its last checkpoint.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from training.induction import EVAL_SEED, Batch, build_tokenizer, content_ids, evaluate_induction, make_batch
-from training.loop import seeded_stream, train_loop, write_summary
+from training.loop import command_line, seeded_stream, train_loop, write_summary
 
 DEFAULT_OUT = Path("models/bundled/induction-lm")
 VALIDATION_SEED = 999_998  # training range, never part of the training stream
@@ -96,16 +95,8 @@ def train(steps: int = 4000, seed: int = 0, out: Path = DEFAULT_OUT, batch_size:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=6000)
-    parser.add_argument("--seed", type=int, default=0, help="training seed, < 10**6")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--checkpoints", type=Path, default=Path("/tmp/induction-lm-checkpoints"))
-    parser.add_argument("--checkpoint-every", type=int, default=250)
-    parser.add_argument("--eval-every", type=int, default=1000)
+    parser = command_line(__doc__.splitlines()[0], steps=6000, batch_size=64, out=DEFAULT_OUT,
+                          checkpoints=Path("/tmp/induction-lm-checkpoints"))
     parser.add_argument("--schedule", choices=("cosine", "constant"), default="constant",
                         help="learning rate after the warm-up: cosine decay to zero, or constant")
     args = parser.parse_args(argv)

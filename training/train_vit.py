@@ -22,7 +22,6 @@ and ``AutoImageProcessor.from_pretrained(out)``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ from PIL import Image
 from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
 from explain.metrics.classification import macro_f1
-from training.loop import seeded_stream, train_loop
+from training.loop import command_line, seeded_stream, train_loop
 from training.scenes import CLASS_NAMES, EVAL_SEED, GENERATOR_VERSION, Scene, make_scene, make_scenes, stack_scenes
 
 IMAGE_SIZE = 64
@@ -291,27 +290,18 @@ def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: in
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and train."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20000, help="optimiser steps")
-    parser.add_argument("--seed", type=int, default=0, help=f"training seed, < {10**6}")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output model directory")
+    parser = command_line(__doc__.splitlines()[0], steps=20000, batch_size=64, out=DEFAULT_OUT,
+                          checkpoints=Path("/tmp/shapes-vit-checkpoints"), checkpoint_every=500, threads=2)
     parser.add_argument("--samples", type=Path, default=DEFAULT_SAMPLES,
                         help="directory for sample scene PNGs + samples.json")
     parser.add_argument("--no-samples", action="store_true", help="do not write sample scenes")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate")
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--eval-every", type=int, default=1000)
     parser.add_argument("--no-token-labels", action="store_true",
                         help="train the [CLS] classification loss only (slower to learn)")
     parser.add_argument("--init", choices=("mimetic", "default"), default="mimetic",
                         help="attention initialisation (mimetic learns faster from scratch)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads; 1 when other jobs share the cores")
-    parser.add_argument("--checkpoints", type=Path, default=Path("/tmp/shapes-vit-checkpoints"),
-                        help="checkpoint directory (resumes from it); outside the repository")
-    parser.add_argument("--checkpoint-every", type=int, default=500)
     parser.add_argument("--summary", type=Path, help="also write the summary (curve included) as JSON here")
     args = parser.parse_args(argv)
     summary = train(args.steps, args.seed, args.out, None if args.no_samples else args.samples,

@@ -284,8 +284,18 @@ class TextPerturbation:
     length: int
 
 
-def _shortened(ids: Sequence[int], masks: torch.Tensor) -> list[list[int]]:
-    return [[i for i, keep in zip(ids, row) if keep] for row in masks.tolist()]
+def deleting(ids: Sequence[int], pad: int, device: torch.device, batch_size: int,
+             read: Callable[[torch.Tensor, torch.Tensor, list[list[int]]], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """(B, T) bool keep-masks over `ids` -> (B,): the kept ids of each mask as a right-padded batch, in chunks of
+    `batch_size`, read by `read(ids (b, T'), attention mask (b, T'), the rows' ids)` -> (b,)."""
+
+    @torch.no_grad()
+    def probability(masks: torch.Tensor) -> torch.Tensor:
+        rows = [[i for i, keep in zip(ids, row) if keep] for row in masks.tolist()]
+        chunks = (rows[start:start + batch_size] for start in range(0, len(rows), batch_size))
+        return torch.cat([read(*padded(chunk, pad, device), chunk).float() for chunk in chunks])
+
+    return probability
 
 
 @singledispatch
@@ -294,18 +304,13 @@ def text_perturbation(capture, loaded, batch_size: int = 64) -> TextPerturbation
     the target's probability taken as the target defines it (a class's softmax or sigmoid; a zero-shot label's
     softmax over the labels' similarities at temperature ZERO_SHOT_TEMPERATURE; a probe sentence's cosine
     similarity itself)."""
-    ids, pad = list(capture.token_ids), pad_id(loaded.tokenizer)
 
-    @torch.no_grad()
-    def probability(masks: torch.Tensor) -> torch.Tensor:
-        rows, values = _shortened(ids, masks), []
-        for start in range(0, len(rows), batch_size):
-            batch_ids, attention = padded(rows[start:start + batch_size], pad, loaded.device)
-            inputs = {"input_ids": batch_ids, "attention_mask": attention}
-            values.append(capture.target.probability(loaded.model(**inputs), inputs).float())
-        return torch.cat(values)
+    def read(ids: torch.Tensor, attention: torch.Tensor, rows: list[list[int]]) -> torch.Tensor:
+        inputs = {"input_ids": ids, "attention_mask": attention}
+        return capture.target.probability(loaded.model(**inputs), inputs)
 
-    return TextPerturbation(probability, [not s for s in capture.special.tolist()], len(ids))
+    probability = deleting(capture.token_ids, pad_id(loaded.tokenizer), loaded.device, batch_size, read)
+    return TextPerturbation(probability, [not s for s in capture.special.tolist()], len(capture.token_ids))
 
 
 @text_perturbation.register
@@ -313,19 +318,13 @@ def _decoder_perturbation(capture: DecoderCapture, loaded, batch_size: int = 32)
     """A decoder's deletions: the shorter context up to the explained position; the probability of the same next
     token, read after each shortened context's last token (right padding)."""
     length = capture.target.position + 1
-    ids, token, pad = capture.token_ids[:length], capture.target.token_id, pad_id(loaded.tokenizer)
 
-    @torch.no_grad()
-    def probability(masks: torch.Tensor) -> torch.Tensor:
-        rows, values = _shortened(ids, masks), []
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start:start + batch_size]
-            batch_ids, attention = padded(chunk, pad, loaded.device)
-            logits = loaded.model(input_ids=batch_ids, attention_mask=attention).logits.float()
-            last = torch.tensor([len(r) - 1 for r in chunk], device=logits.device)
-            values.append(torch.softmax(logits[torch.arange(len(chunk)), last], dim=-1)[:, token])
-        return torch.cat(values)
+    def read(ids: torch.Tensor, attention: torch.Tensor, rows: list[list[int]]) -> torch.Tensor:
+        logits = loaded.model(input_ids=ids, attention_mask=attention).logits.float()
+        last = torch.tensor([len(row) - 1 for row in rows], device=logits.device)
+        return torch.softmax(logits[torch.arange(len(rows)), last], dim=-1)[:, capture.target.token_id]
 
+    probability = deleting(capture.token_ids[:length], pad_id(loaded.tokenizer), loaded.device, batch_size, read)
     return TextPerturbation(probability, [not s for s in capture.special.tolist()[:length]], length)
 
 
@@ -333,20 +332,12 @@ def _decoder_perturbation(capture: DecoderCapture, loaded, batch_size: int = 32)
 def _seq2seq_perturbation(capture: Seq2SeqCapture, loaded, batch_size: int = 32) -> TextPerturbation:  # noqa: ANN001
     """An encoder-decoder's deletions: the shorter source, the same output prefix teacher-forced; the probability
     of the explained output token after it."""
-    n = capture.target.position
-    ids, pad = list(capture.source_ids), pad_id(loaded.tokenizer)
-    prefix = torch.tensor([[loaded.model.config.decoder_start_token_id] + list(capture.output_ids[:n])],
+    prefix = torch.tensor([[loaded.model.config.decoder_start_token_id] + list(capture.output_ids[:capture.target.position])],
                           device=loaded.device)
 
-    @torch.no_grad()
-    def probability(masks: torch.Tensor) -> torch.Tensor:
-        rows, values = _shortened(ids, masks), []
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start:start + batch_size]
-            batch_ids, attention = padded(chunk, pad, loaded.device)
-            inputs = {"input_ids": batch_ids, "attention_mask": attention,
-                      "decoder_input_ids": prefix.expand(len(chunk), -1)}
-            values.append(capture.target.probability(loaded.model(**inputs), inputs).float())
-        return torch.cat(values)
+    def read(ids: torch.Tensor, attention: torch.Tensor, rows: list[list[int]]) -> torch.Tensor:
+        inputs = {"input_ids": ids, "attention_mask": attention, "decoder_input_ids": prefix.expand(len(rows), -1)}
+        return capture.target.probability(loaded.model(**inputs), inputs)
 
-    return TextPerturbation(probability, [not s for s in capture.special.tolist()], len(ids))
+    probability = deleting(capture.source_ids, pad_id(loaded.tokenizer), loaded.device, batch_size, read)
+    return TextPerturbation(probability, [not s for s in capture.special.tolist()], len(capture.source_ids))
