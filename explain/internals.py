@@ -201,3 +201,27 @@ def head_projections(module: torch.nn.Module, hidden: torch.Tensor, key_hidden: 
         return split_heads(computed[key][..., columns], head_dim)
 
     return heads_of("q", hidden), heads_of("k", key_hidden), heads_of("v", key_hidden)
+
+
+def self_attention_layers(loaded: LoadedModel, method: str) -> list[tuple[torch.nn.Module, torch.nn.Module]]:
+    """(attention module, layer holding it) for every layer of a single-stack model: a text encoder, a ViT or
+    a decoder-only language model, in layer order.
+
+    Raises:
+        ValueError: an encoder-decoder (its two stacks and cross-attention are not decomposed), or a
+            family whose attention modules transformers does not record.
+    """
+    model = loaded.model
+    if getattr(model.config, "is_encoder_decoder", False):
+        raise ValueError(f"{method} supports text encoders, ViTs and decoder-only language models, not "
+                         f"encoder-decoders such as '{loaded.spec.name}': choose another model or method.")
+    modules = recorded_modules(model, "attentions")
+    return [(module, layer_module(model, module)) for module in modules]
+
+
+def check_one_example(inputs: dict[str, torch.Tensor]) -> None:
+    """Raise ValueError unless every tensor in the model's keyword arguments has batch size 1."""
+    sizes = {value.shape[0] for value in inputs.values() if isinstance(value, torch.Tensor)}
+    if sizes != {1}:
+        raise ValueError(f"Expected the inputs of one example (batch 1), got batch sizes {sorted(sizes)}: "
+                         "explain one example at a time.")

@@ -1,4 +1,5 @@
-"""Attention rollout (Abnar and Zuidema, 2020) and gradient rollout (Chefer, Gur and Wolf, 2021).
+"""Attention rollout (Abnar and Zuidema, 2020) and gradient rollout (Chefer, Gur and Wolf, 2021); the
+rollout product that value zeroing and ALTI combine their layers with.
 
 Notation: A_l is layer l's attention, shape (H, T, T), rows sum to 1; G_l is the gradient of the target
 scalar with respect to A_l; I is the T x T identity. Every function accepts any leading batch
@@ -94,10 +95,41 @@ def attention_rollout(
     fused = discard_smallest(fuse_heads(attentions[..., start_layer:, :, :, :], head_fusion), discard_ratio)
     augmented = fused + identity  # (..., L', T, T)
     augmented = augmented / augmented.sum(dim=-1, keepdim=True)
-    joint = augmented[..., 0, :, :]  # B_start @ I, without the product
-    for layer in range(1, layers - start_layer):
-        joint = augmented[..., layer, :, :] @ joint
-    return joint.clone() if joint.data_ptr() == augmented.data_ptr() else joint
+    return combine_layers(augmented)
+
+
+def combine_layers(per_layer: torch.Tensor) -> torch.Tensor:
+    """The rollout product of per-layer token-to-token matrices, latest layer on the left, no identity added:
+    J = C_{L-1} @ ... @ C_1 @ C_0 (attention rollout's product; value zeroing and ALTI combine their layers
+    with it, their residual being inside each C_l already).
+
+    Args:
+        per_layer: (..., L, T, T), C_l for l = 0 .. L-1.
+
+    Returns:
+        J, (..., T, T), a new tensor; rows sum to 1 when every C_l's rows do.
+    """
+    if per_layer.dim() < 3 or per_layer.shape[-1] != per_layer.shape[-2]:
+        raise ValueError(f"Expected per-layer matrices of shape (..., L, T, T), got {tuple(per_layer.shape)}.")
+    joint = per_layer[..., 0, :, :]  # C_0 @ I, without the product
+    for layer in range(1, per_layer.shape[-3]):
+        joint = per_layer[..., layer, :, :] @ joint
+    return joint.clone() if per_layer.shape[-3] == 1 else joint
+
+
+def normalise_rows(scores: torch.Tensor) -> torch.Tensor:
+    """Scale each row of non-negative scores to sum to 1: (..., T, T) -> (..., T, T).
+
+    A row whose scores are all zero (nothing measurably moved the token) becomes one-hot on the diagonal:
+    the token keeps itself, so that every row of a rollout factor sums to 1.
+    """
+    totals = scores.sum(dim=-1, keepdim=True)  # (..., T, 1)
+    empty = totals == 0
+    if empty.any():
+        identity = torch.eye(scores.shape[-1], device=scores.device, dtype=scores.dtype)
+        scores = torch.where(empty, identity, scores)
+        totals = torch.where(empty, torch.ones_like(totals), totals)
+    return scores / totals
 
 
 def gradient_rollout(attentions: torch.Tensor, gradients: torch.Tensor, start_layer: int = 0) -> torch.Tensor:
