@@ -16,8 +16,10 @@ identity (`combine_layers`): the residual is already inside each score, as in th
 Choices where the definition is silent, following the paper's code: the value vector zeroed is what the
 model attends over, bias included (the paper sets `value_layer[:, :, j] = 0` after the projection); the
 original output is the layer's output in the model's own forward pass; the cosine distance is taken in
-the hidden size (sklearn's `cosine_distances`), clamped at 0 against rounding; a row whose scores are
-all 0 becomes one-hot on the diagonal (`normalise_rows`).
+the hidden size (sklearn's `cosine_distances`), in float64 and clamped at 0: zeroing one token changes a
+trained model's output little (MiniLM: 1 - cosine of 1e-6 to 1e-4), and in float32 1 - cosine of so
+close vectors keeps only a digit or two; a row whose scores are all 0 becomes one-hot on the diagonal
+(`normalise_rows`).
 
 Batching: the layer module runs once per chunk of sources, with its captured inputs repeated along the
 batch (B = batch_size sources at a time), batch row b zeroing the values of its source j_b through a
@@ -85,7 +87,7 @@ def layer_scores(layer: torch.nn.Module, attention: torch.nn.Module, call: Modul
         layer: the layer module; attention: its attention module; call: the layer's recorded call
             (inputs and output) from the model's own forward pass.
     """
-    original = _hidden_output(call.output).float()  # (1, T, D)
+    original = _hidden_output(call.output).double()  # (1, T, D)
     tokens = original.shape[1]
     value_module, columns = projection_sources(attention)["v"]
     rows = []
@@ -93,8 +95,8 @@ def layer_scores(layer: torch.nn.Module, attention: torch.nn.Module, call: Modul
         with zeroed_values(value_module, columns, sources):
             args, kwargs = _batched_call(call, len(sources))
             changed = _hidden_output(layer(*args, **kwargs))  # (B, T, D)
-        rows.append(1.0 - F.cosine_similarity(changed.float(), original, dim=-1))  # (B, T): [source, position]
-    return torch.cat(rows).T.clamp_min(0.0)  # (T positions, T sources)
+        rows.append(1.0 - F.cosine_similarity(changed.double(), original, dim=-1))  # (B, T): [source, position]
+    return torch.cat(rows).T.clamp_min(0.0).float()  # (T positions, T sources)
 
 
 @contextmanager
