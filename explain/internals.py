@@ -6,9 +6,10 @@ goes into a module during one forward pass. Shared by every view and method that
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Hashable, Iterator, Mapping
+from typing import Any
 
 import torch
 
@@ -124,14 +125,23 @@ def recording(module: torch.nn.Module, projection: torch.nn.Module) -> Iterator[
 def layer_module(model: torch.nn.Module, module: torch.nn.Module) -> torch.nn.Module:
     """The transformer layer (block) that holds `module`: the innermost of transformers' own layer class
     (GradientCheckpointingLayer: BertLayer, ViTLayer, GPT2Block, LlamaDecoderLayer, ...) containing it."""
+    return layer_modules(model, [module])[0]
+
+
+def layer_modules(model: torch.nn.Module, modules: list[torch.nn.Module]) -> list[torch.nn.Module]:
+    """`layer_module` of each module, from one walk over the model."""
     from transformers.modeling_layers import GradientCheckpointingLayer
 
-    holders = [layer for layer in model.modules() if isinstance(layer, GradientCheckpointingLayer)
-               and any(inner is module for inner in layer.modules())]
-    if not holders:
-        raise ValueError(f"Cannot find the layer that holds {type(module).__name__}: this method supports "
+    holder: dict[int, torch.nn.Module] = {}
+    for layer in model.modules():  # pre-order: an inner layer comes after the layer holding it, and wins
+        if isinstance(layer, GradientCheckpointingLayer):
+            for inner in layer.modules():
+                holder[id(inner)] = layer
+    missing = [module for module in modules if id(module) not in holder]
+    if missing:
+        raise ValueError(f"Cannot find the layer that holds {type(missing[0]).__name__}: this method supports "
                          "models built from transformers' layer classes.")
-    return min(holders, key=lambda layer: sum(1 for _ in layer.modules()))
+    return [holder[id(module)] for module in modules]
 
 
 def projection_matrix(projection: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -188,7 +198,9 @@ def projection_sources(module: torch.nn.Module) -> dict[str, tuple[torch.nn.Modu
     raise ValueError(f"{type(module).__name__} computes q, k and v in a way this view does not know yet.")
 
 
-def head_projections(module: torch.nn.Module, hidden: torch.Tensor, key_hidden: torch.Tensor, head_dim: int):  # noqa: ANN201
+def head_projections(
+    module: torch.nn.Module, hidden: torch.Tensor, key_hidden: torch.Tensor, head_dim: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(q, k, v) of all heads, (n, T, d), from the module's own weights (see `projection_sources`)."""
     sources = projection_sources(module)
     computed: dict[tuple[int, int], torch.Tensor] = {}  # a fused projection runs once per input
@@ -216,7 +228,7 @@ def self_attention_layers(loaded: LoadedModel, method: str) -> list[tuple[torch.
         raise ValueError(f"{method} supports text encoders, ViTs and decoder-only language models, not "
                          f"encoder-decoders such as '{loaded.spec.name}': choose another model or method.")
     modules = recorded_modules(model, "attentions")
-    return [(module, layer_module(model, module)) for module in modules]
+    return list(zip(modules, layer_modules(model, modules)))
 
 
 def check_one_example(inputs: dict[str, torch.Tensor]) -> None:

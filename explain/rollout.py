@@ -87,7 +87,7 @@ def attention_rollout(
     Returns:
         J, (..., T, T); each row sums to 1.
     """
-    layers = _check_layers(attentions, start_layer)
+    _check_layers(attentions, start_layer)
     if head_fusion not in HEAD_FUSIONS:
         raise ValueError(f"Unknown head fusion '{head_fusion}': choose one of {', '.join(HEAD_FUSIONS)}.")
     tokens = attentions.shape[-1]

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from explain.methods.alti import alti_layers, combine_layers, contributions
+from explain.rollout import normalise_rows
 
 SENTENCE = "The cat sat on the mat. The dog lay on the rug."
 POST_NORM = ("bert", "roberta-classifier", "electra-classifier", "distilbert-classifier")
@@ -49,15 +50,16 @@ def layer_parts(model, name: str, index: int, x: torch.Tensor):  # noqa: ANN001,
         return layer.attention.v_proj(layer.layernorm_before(x)), out.weight, out.bias, None, scale
     if name == "gpt2":
         layer = base.h[index]
-        size = x.shape[-1]
-        return layer.attn.c_attn(layer.ln_1(x))[:, 2 * size:], layer.attn.c_proj.weight.T, layer.attn.c_proj.bias, None, None
+        size, out = x.shape[-1], layer.attn.c_proj  # Conv1D: weight stored (in, out)
+        return layer.attn.c_attn(layer.ln_1(x))[:, 2 * size:], out.weight.T, out.bias, None, None
     if name in ("llama", "llama-gqa", "qwen2", "mistral"):
         layer = base.layers[index]
         out = layer.self_attn.o_proj
         return layer.self_attn.v_proj(layer.input_layernorm(x)), out.weight, out.bias, None, None
     if name == "phi":
         layer = base.layers[index]
-        return layer.self_attn.v_proj(layer.input_layernorm(x)), layer.self_attn.dense.weight, layer.self_attn.dense.bias, None, None
+        out = layer.self_attn.dense
+        return layer.self_attn.v_proj(layer.input_layernorm(x)), out.weight, out.bias, None, None
     if name in ("opt", "opt-post-norm"):
         layer = base.decoder.layers[index]
         out = layer.self_attn.out_proj
@@ -67,8 +69,9 @@ def layer_parts(model, name: str, index: int, x: torch.Tensor):  # noqa: ANN001,
     if name == "gpt-neox":
         layer = base.layers[index]
         heads, tokens = model.config.num_attention_heads, x.shape[0]
-        fused = layer.attention.query_key_value(layer.input_layernorm(x)).view(tokens, heads, 3, -1)  # [q_h, k_h, v_h]
-        return fused[:, :, 2].reshape(tokens, -1), layer.attention.dense.weight, layer.attention.dense.bias, None, None
+        fused = layer.attention.query_key_value(layer.input_layernorm(x)).view(tokens, heads, 3, -1)  # [q, k, v]_h
+        out = layer.attention.dense
+        return fused[:, :, 2].reshape(tokens, -1), out.weight, out.bias, None, None
     raise KeyError(name)
 
 
@@ -124,9 +127,12 @@ def test_contribution_formula_by_hand():
     transformed = torch.tensor([[[1.0, 0.0], [0.0, 3.0]],  # T_0(x_0), T_0(x_1)
                                 [[1.0, -1.0], [1.0, 0.0]]])  # T_1(x_0), T_1(x_1)
     # row 0: ||y_0|| = 2, ||y_0 - T_0(x_0)|| = 1 -> 1; ||y_0 - T_0(x_1)|| = 1 + 2 = 3 -> max(0, -1) = 0
-    # row 1: ||y_1|| = 3, ||y_1 - T_1(x_0)|| = 1 -> 2; ||y_1 - T_1(x_1)|| = 1 + 1 = 2 -> 1; normalised by 3
-    expected = torch.tensor([[1.0, 0.0], [2 / 3, 1 / 3]])
-    torch.testing.assert_close(contributions(outputs, transformed), expected)
+    # row 1: ||y_1|| = 3, ||y_1 - T_1(x_0)|| = 1 -> 2; ||y_1 - T_1(x_1)|| = 1 + 1 = 2 -> 1
+    raw = contributions(outputs[:, None, :], transformed)
+    torch.testing.assert_close(raw, torch.tensor([[1.0, 0.0], [2.0, 1.0]]))
+    torch.testing.assert_close(normalise_rows(raw), torch.tensor([[1.0, 0.0], [2 / 3, 1 / 3]]))
+    # a row that no source moves towards its output: the token keeps itself
+    torch.testing.assert_close(normalise_rows(torch.tensor([[0.0, 0.0], [0.0, 0.0]])), torch.eye(2))
 
 
 def test_reference_matches_the_models_own_outputs(tiny_loaded):
@@ -176,7 +182,8 @@ def test_post_norm_is_read_from_the_data_flow_not_the_class(tiny_checkpoints):
     config._attn_implementation = "eager"
     model = prepare_for_explanation(transformers.OPTForCausalLM(config))
     loaded = LoadedModel(spec_from_config("opt-post-norm", "random", config), model)
-    inputs = {"input_ids": torch.tensor([[1, 5, 9, 42, 7, 7, 100, 3]]), "attention_mask": torch.ones(1, 8, dtype=torch.long)}
+    ids = torch.tensor([[1, 5, 9, 42, 7, 7, 100, 3]])
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     layers = alti_layers(loaded, inputs)
     torch.testing.assert_close(layers, reference_alti(loaded, "opt-post-norm", inputs), rtol=1e-4, atol=1e-5)
     assert_rows_are_distributions(layers, causal=True)

@@ -77,7 +77,8 @@ def reference_value_zeroing(loaded, name: str, inputs: dict) -> torch.Tensor:  #
 
     def layer_output(layer: torch.nn.Module) -> torch.Tensor:
         seen = []
-        handle = layer.register_forward_hook(lambda _m, _a, out: seen.append(out[0] if isinstance(out, tuple) else out))
+        handle = layer.register_forward_hook(
+            lambda _module, _args, out: seen.append(out[0] if isinstance(out, tuple) else out))
         try:
             model(**inputs)
         finally:

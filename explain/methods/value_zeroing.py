@@ -29,8 +29,9 @@ v part of each head), removed when the chunk has run.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -49,7 +50,9 @@ __all__ = ["combine_layers", "value_zeroing_layers"]
 
 
 @torch.no_grad()
-def value_zeroing_layers(loaded: LoadedModel, inputs: dict[str, torch.Tensor], *, batch_size: int = 64) -> torch.Tensor:
+def value_zeroing_layers(
+    loaded: LoadedModel, inputs: dict[str, torch.Tensor], *, batch_size: int = 64
+) -> torch.Tensor:
     """Per-layer value-zeroing scores of one example.
 
     Args:
@@ -80,7 +83,9 @@ def value_zeroing_layers(loaded: LoadedModel, inputs: dict[str, torch.Tensor], *
     return torch.stack(per_layer)
 
 
-def layer_scores(layer: torch.nn.Module, attention: torch.nn.Module, call: ModuleCall, batch_size: int) -> torch.Tensor:
+def layer_scores(
+    layer: torch.nn.Module, attention: torch.nn.Module, call: ModuleCall, batch_size: int
+) -> torch.Tensor:
     """1 - cosine(original, changed) of one layer, unnormalised: (T, T), [i, j] for source j at position i.
 
     Args:
@@ -100,7 +105,9 @@ def layer_scores(layer: torch.nn.Module, attention: torch.nn.Module, call: Modul
 
 
 @contextmanager
-def zeroed_values(value_module: torch.nn.Module, columns: slice | torch.Tensor, sources: torch.Tensor) -> Iterator[None]:
+def zeroed_values(
+    value_module: torch.nn.Module, columns: slice | torch.Tensor, sources: torch.Tensor
+) -> Iterator[None]:
     """While active, batch row b of `value_module`'s output has its value features at token sources[b] set
     to 0 (the value vector of that token in every head); the hook is always removed.
 
