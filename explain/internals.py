@@ -195,7 +195,8 @@ def projection_sources(module: torch.nn.Module) -> dict[str, tuple[torch.nn.Modu
         within = torch.arange(head_dim)  # (d,)
         return {name: (fused, (starts[:, None] + offset * head_dim + within[None, :]).reshape(-1))
                 for offset, name in enumerate(("q", "k", "v"))}
-    raise ValueError(f"{type(module).__name__} computes q, k and v in a way this view does not know yet.")
+    raise ValueError(f"{type(module).__name__} computes q, k and v in a way this tool does not know yet: "
+                     "choose a model of a supported family.")
 
 
 def head_projections(

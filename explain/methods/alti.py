@@ -21,9 +21,9 @@ OPT-350m's self_attn_layer_norm); a post-norm layer without one raises ValueErro
   hook); y_i = x_i + W_O's output at i (times BEiT's layer scale lambda_1 when the layer has one, which
   then also scales each head's term).
 - Post-norm: each T_i(x_j) is carried through the LayerNorm with token i's scale held fixed:
-  LN_i(z) = gamma * (z - mean(z)) / s_i with s_i = sqrt(Var(r_i) + eps) from the norm's own input r_i
-  (the model's own scale: the paper's code uses the unbiased std of r_i + eps, which differs from what the
-  model divides by); y_i is the norm's output.
+  LN_i(z) = gamma * (z - mean(z)) / s_i with s_i = sqrt(Var(r_i) + eps) from the norm's own input r_i,
+  the scale the model divides by (the paper's code divides by the unbiased standard deviation of r_i + eps,
+  which is that of r_i: eps has no effect there); y_i is the norm's output.
 
 Biases, as in the paper's code (mt-upc/transformer-contributions, src/contributions.py): value biases are
 part of v_j (the model's own values), so each source carries A_h[i, j] b_V; W_O's bias b_O and the
@@ -55,7 +55,8 @@ from models import LoadedModel
 __all__ = ["LayerParts", "alti_layers", "combine_layers", "contributions", "layer_contributions"]
 
 # Terms built at a time, (sources, T, D) floats: 512 KB stay in the CPU's cache between the product that
-# makes them and the distance that reads them (MiniLM, 128 tokens: 4x faster than one (T, T, D) tensor).
+# makes them and the distance that reads them (MiniLM, 128 tokens: several times faster per layer than
+# one (T, T, D) tensor, and a (T, T, D) tensor at 512 tokens would take 400 MB).
 CHUNK_ELEMENTS = 1 << 17
 
 

@@ -7,9 +7,9 @@ included), the layer's input held at its original value. Then
 
     score_l(i, j) = 1 - cosine(original output at i, changed output at i)
 
-and each row i is scaled to sum to 1. Decoders' rows are causal: zeroing a later token's values cannot
-change an earlier position, so entries above the diagonal are set to 0 (they would otherwise hold
-float noise of the order of 1e-7). Layers are combined with the rollout product without an added
+and each row i is scaled to sum to 1. Decoders' rows are causal (the attention module's own is_causal
+flag): zeroing a later token's values cannot change an earlier position, so entries above the diagonal
+are set to 0 (they would otherwise hold float noise of the order of 1e-7). Layers are combined with the rollout product without an added
 identity (`combine_layers`): the residual is already inside each score, as in the paper's code
 (hmohebbi/ValueZeroing, `compute_joint_attention(..., res=False)`).
 
@@ -21,10 +21,13 @@ trained model's output little (MiniLM: 1 - cosine of 1e-6 to 1e-4), and in float
 close vectors keeps only a digit or two; a row whose scores are all 0 becomes one-hot on the diagonal
 (`normalise_rows`).
 
-Batching: the layer module runs once per chunk of sources, with its captured inputs repeated along the
-batch (B = batch_size sources at a time), batch row b zeroing the values of its source j_b through a
-forward hook on the value projection (GPT-2's fused c_attn: its v third; GPT-NeoX's query_key_value: the
-v part of each head), removed when the chunk has run.
+Batching: the layer module (found by `explain.internals.layer_modules`) runs once per chunk of sources,
+with the inputs recorded in the model's forward pass (hidden states repeated along the batch, B =
+batch_size sources at a time; masks, rotary cos/sin and the rest as recorded, any key-value cache
+dropped), batch row b zeroing the values of its source j_b through a forward hook on the value projection
+(GPT-2's fused c_attn: its v third; GPT-NeoX's query_key_value: the v part of each head), removed when the
+chunk has run. Cost: T x L layer evaluations in T / batch_size batched calls per layer (MiniLM, 128
+tokens, one thread: 1.3x the time of T x L single layer evaluations at batch_size 64, 1.1x at 8).
 """
 
 from __future__ import annotations
