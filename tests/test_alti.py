@@ -2,8 +2,8 @@
 the definition (per-family modules named explicitly, explicit loops over i, j and heads) on tiny models of
 every family, post-norm (BERT, RoBERTa, ELECTRA, DistilBERT, OPT with its norm after attention) and pre-norm
 (ViT, DeiT, BEiT with layer scale, GPT-2, Llama with and without grouped key-value heads, Qwen2, Mistral,
-Phi, OPT, GPT-NeoX); rows non-negative, summing to 1, causal for decoders; the bundled MiniLM and
-induction LM end to end."""
+Phi, OPT, GPT-NeoX); rows non-negative, summing to 1, causal for decoders; the bundled MiniLM, induction LM
+and shapes ViT end to end; one sentence for encoder-decoders."""
 
 from __future__ import annotations
 
@@ -211,14 +211,17 @@ def test_encoder_decoders_and_batches_get_one_sentence(tiny_loaded):
         alti_layers(bert, dict(two))
 
 
-@pytest.mark.parametrize("name", ["minilm", "induction-lm"])
+@pytest.mark.parametrize("name", ["minilm", "induction-lm", "shapes-vit"])
 def test_bundled_models_end_to_end(minilm, name):
     import models
 
     loaded = minilm if name == "minilm" else models.load(name, allow_download=False)
     inputs = model_inputs(loaded, "the cat sat on the mat and the dog lay on the rug")
-    tokens = inputs["input_ids"].shape[1]
     layers = alti_layers(loaded, inputs)
+    if "input_ids" in inputs:
+        tokens = inputs["input_ids"].shape[1]
+    else:  # the class token(s) and the patches
+        tokens = loaded.spec.prefix_tokens + loaded.spec.patch_grid[0] * loaded.spec.patch_grid[1]
     assert layers.shape == (loaded.spec.layers, tokens, tokens)
     assert_rows_are_distributions(layers, causal=name == "induction-lm")
     joint = combine_layers(layers)

@@ -1,8 +1,8 @@
 """Value zeroing: parity with a plain reference written here from the definition (one unbatched forward pass
 per layer and source, the value projection swapped for a module that zeroes one token's values, per-family
 modules named explicitly) on tiny models of every single-stack family and the bundled MiniLM; the batch
-size changes nothing; rows non-negative, summing to 1, causal for decoders; the bundled induction LM end
-to end; one sentence for encoder-decoders."""
+size changes nothing; rows non-negative, summing to 1, causal for decoders; the bundled induction LM and
+shapes ViT end to end; one sentence for encoder-decoders."""
 
 from __future__ import annotations
 
@@ -155,6 +155,16 @@ def test_induction_lm_end_to_end():
     joint = combine_layers(layers)
     torch.testing.assert_close(joint, layers[1] @ layers[0])  # two layers: C_1 @ C_0, no identity added
     assert (joint.triu(1) == 0).all()
+
+
+def test_bundled_vit_end_to_end():
+    import models
+
+    loaded = models.load("shapes-vit", allow_download=False)
+    layers = value_zeroing_layers(loaded, model_inputs(loaded))
+    tokens = loaded.spec.prefix_tokens + loaded.spec.patch_grid[0] * loaded.spec.patch_grid[1]  # [CLS], patches
+    assert layers.shape == (loaded.spec.layers, tokens, tokens)
+    assert_rows_are_distributions(layers, causal=False)
 
 
 def test_bad_requests_get_one_sentence(tiny_loaded):
