@@ -122,14 +122,10 @@ def recording(module: torch.nn.Module, projection: torch.nn.Module) -> Iterator[
         seen["concatenated"], seen["projected"] = calls["projection"].hidden_states, calls["projection"].output
 
 
-def layer_module(model: torch.nn.Module, module: torch.nn.Module) -> torch.nn.Module:
-    """The transformer layer (block) that holds `module`: the innermost of transformers' own layer class
-    (GradientCheckpointingLayer: BertLayer, ViTLayer, GPT2Block, LlamaDecoderLayer, ...) containing it."""
-    return layer_modules(model, [module])[0]
-
-
 def layer_modules(model: torch.nn.Module, modules: list[torch.nn.Module]) -> list[torch.nn.Module]:
-    """`layer_module` of each module, from one walk over the model."""
+    """The transformer layer (block) that holds each module: the innermost of transformers' own layer class
+    (GradientCheckpointingLayer: BertLayer, ViTLayer, GPT2Block, LlamaDecoderLayer, ...) containing it, all
+    from one walk over the model."""
     from transformers.modeling_layers import GradientCheckpointingLayer
 
     holder: dict[int, torch.nn.Module] = {}
