@@ -169,7 +169,7 @@ def test_parity_with_the_reference(tiny_loaded, name):
     assert_rows_are_distributions(layers, causal=name in PRE_NORM_DECODERS)
 
 
-def test_post_norm_is_read_from_the_data_flow_not_the_class(tiny_checkpoints):
+def test_post_norm_is_read_from_the_data_flow_not_the_class():
     """OPT-350m puts the same self_attn_layer_norm after the residual: same classes, post-norm maths."""
     import transformers
 
