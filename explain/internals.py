@@ -6,8 +6,10 @@ goes into a module during one forward pass. Shared by every view and method that
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -59,26 +61,96 @@ def output_projection(model: torch.nn.Module, module: torch.nn.Module) -> torch.
     raise ValueError(f"Cannot find the output projection of {type(module).__name__}.")
 
 
+@dataclass
+class ModuleCall:
+    """One call of a module: its positional and keyword arguments and what it returned."""
+
+    args: tuple
+    kwargs: dict[str, Any]
+    output: Any = None
+
+    @property
+    def hidden_states(self) -> torch.Tensor:
+        """The first argument: the hidden states every attention module and layer takes first, (B, T, D)."""
+        return self.args[0] if self.args else self.kwargs["hidden_states"]
+
+
 @contextmanager
-def recording(module: torch.nn.Module, projection: torch.nn.Module) -> Iterator[dict[str, Any]]:
-    """Hooks that record the attention module's inputs and W_o's input and output; always removed."""
-    seen: dict[str, Any] = {}
+def recording_calls(modules: Mapping[Hashable, torch.nn.Module]) -> Iterator[dict[Hashable, ModuleCall]]:
+    """Hooks that record the first call of each module (arguments and output), by key; always removed.
 
-    def before(_module, args, kwargs):  # noqa: ANN001, ANN202
-        if "hidden_states" not in seen:
-            seen["hidden_states"] = args[0] if args else kwargs.get("hidden_states")
-            seen["kwargs"] = dict(kwargs)
+    Args:
+        modules: key -> module. The yielded dict maps the key of each module that ran to its ModuleCall.
+    """
+    calls: dict[Hashable, ModuleCall] = {}
+    handles = []
 
-    def projected(_module, args, output):  # noqa: ANN001, ANN202
-        if "concatenated" not in seen:
-            seen["concatenated"], seen["projected"] = args[0], output
+    def watch(key: Hashable, module: torch.nn.Module) -> None:
+        def before(_module, args, kwargs):  # noqa: ANN001, ANN202
+            if key not in calls:
+                calls[key] = ModuleCall(args=tuple(args), kwargs=dict(kwargs))
 
-    handles = [module.register_forward_pre_hook(before, with_kwargs=True), projection.register_forward_hook(projected)]
+        def after(_module, _args, _kwargs, output):  # noqa: ANN001, ANN202
+            if calls[key].output is None:
+                calls[key].output = output
+
+        handles.append(module.register_forward_pre_hook(before, with_kwargs=True))
+        handles.append(module.register_forward_hook(after, with_kwargs=True))
+
     try:
-        yield seen
+        for key, module in modules.items():
+            watch(key, module)
+        yield calls
     finally:
         for handle in handles:
             handle.remove()
+
+
+@contextmanager
+def recording(module: torch.nn.Module, projection: torch.nn.Module) -> Iterator[dict[str, Any]]:
+    """Hooks that record the attention module's inputs and W_o's input and output; always removed.
+
+    The yielded dict is filled when the block exits: hidden_states, kwargs (of the attention module),
+    concatenated (W_o's input) and projected (W_o's output).
+    """
+    seen: dict[str, Any] = {}
+    with recording_calls({"module": module, "projection": projection}) as calls:
+        yield seen
+    if "module" in calls:
+        seen["hidden_states"], seen["kwargs"] = calls["module"].hidden_states, calls["module"].kwargs
+    if "projection" in calls:
+        seen["concatenated"], seen["projected"] = calls["projection"].hidden_states, calls["projection"].output
+
+
+def layer_modules(model: torch.nn.Module, modules: list[torch.nn.Module]) -> list[torch.nn.Module]:
+    """The transformer layer (block) that holds each module: the innermost of transformers' own layer class
+    (GradientCheckpointingLayer: BertLayer, ViTLayer, GPT2Block, LlamaDecoderLayer, ...) containing it, all
+    from one walk over the model."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    holder: dict[int, torch.nn.Module] = {}
+    for layer in model.modules():  # pre-order: an inner layer comes after the layer holding it, and wins
+        if isinstance(layer, GradientCheckpointingLayer):
+            for inner in layer.modules():
+                holder[id(inner)] = layer
+    missing = [module for module in modules if id(module) not in holder]
+    if missing:
+        raise ValueError(f"Cannot find the layer that holds {type(missing[0]).__name__}: this method supports "
+                         "models built from transformers' layer classes.")
+    return [holder[id(module)] for module in modules]
+
+
+def projection_matrix(projection: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A linear projection as (W, b) with y = x @ W + b: W (in, out), b (out,) or None.
+
+    nn.Linear stores W transposed (out, in); GPT-2's Conv1D stores it as (in, out)."""
+    from transformers.pytorch_utils import Conv1D
+
+    if isinstance(projection, torch.nn.Linear):
+        return projection.weight.T, projection.bias
+    if isinstance(projection, Conv1D):
+        return projection.weight, projection.bias
+    raise ValueError(f"{type(projection).__name__} is not a linear projection this method can read.")
 
 
 def split_heads(tensor: torch.Tensor, head_dim: int) -> torch.Tensor:
@@ -86,23 +158,79 @@ def split_heads(tensor: torch.Tensor, head_dim: int) -> torch.Tensor:
     return tensor[0].view(tensor.shape[1], -1, head_dim).transpose(0, 1)
 
 
-def head_projections(module: torch.nn.Module, hidden: torch.Tensor, key_hidden: torch.Tensor, head_dim: int):  # noqa: ANN202
-    """(q, k, v) of all heads, (n, T, d), from the module's own weights."""
-    if hasattr(module, "q_proj"):
-        return (split_heads(module.q_proj(hidden), head_dim), split_heads(module.k_proj(key_hidden), head_dim),
-                split_heads(module.v_proj(key_hidden), head_dim))
-    if hasattr(module, "query"):  # BERT family
-        return (split_heads(module.query(hidden), head_dim), split_heads(module.key(key_hidden), head_dim),
-                split_heads(module.value(key_hidden), head_dim))
-    if hasattr(module, "q_lin"):  # DistilBERT
-        return (split_heads(module.q_lin(hidden), head_dim), split_heads(module.k_lin(key_hidden), head_dim),
-                split_heads(module.v_lin(key_hidden), head_dim))
-    if hasattr(module, "c_attn"):  # GPT-2: one Conv1D makes q, k and v
+Columns = slice | torch.Tensor
+
+
+def projection_sources(module: torch.nn.Module) -> dict[str, tuple[torch.nn.Module, Columns]]:
+    """Where the attention module's q, k and v come from, read from its own layers.
+
+    Returns:
+        {"q": ..., "k": ..., "v": ...}: each the module whose output holds them and which of that output's
+        features they are (a slice or an index tensor), head after head: heads * d features, head h at
+        [h * d, (h + 1) * d). Separate projections (q_proj / query / q_lin) use all their features; GPT-2's
+        one Conv1D c_attn holds q, k, v as thirds (cross-attention: q from q_attn, k and v as halves of
+        c_attn); GPT-NeoX's query_key_value holds [q_h, k_h, v_h] side by side for each head h.
+    """
+    every = slice(None)
+    for q_name, k_name, v_name in (("q_proj", "k_proj", "v_proj"), ("query", "key", "value"),
+                                   ("q_lin", "k_lin", "v_lin")):
+        if all(isinstance(getattr(module, name, None), torch.nn.Module) for name in (q_name, k_name, v_name)):
+            return {"q": (getattr(module, q_name), every), "k": (getattr(module, k_name), every),
+                    "v": (getattr(module, v_name), every)}
+    if hasattr(module, "c_attn"):  # GPT-2
         size = module.split_size
         if getattr(module, "is_cross_attention", False):
-            key, value = module.c_attn(key_hidden).split(size, dim=2)
-            query = module.q_attn(hidden)
-        else:
-            query, key, value = module.c_attn(hidden).split(size, dim=2)
-        return split_heads(query, head_dim), split_heads(key, head_dim), split_heads(value, head_dim)
-    raise ValueError(f"{type(module).__name__} computes q, k and v in a way this view does not know yet.")
+            return {"q": (module.q_attn, every), "k": (module.c_attn, slice(0, size)),
+                    "v": (module.c_attn, slice(size, 2 * size))}
+        return {"q": (module.c_attn, slice(0, size)), "k": (module.c_attn, slice(size, 2 * size)),
+                "v": (module.c_attn, slice(2 * size, 3 * size))}
+    if hasattr(module, "query_key_value") and hasattr(module, "head_size"):  # GPT-NeoX
+        fused, head_dim = module.query_key_value, module.head_size
+        heads = fused.out_features // (3 * head_dim)
+        starts = torch.arange(heads) * 3 * head_dim  # (n,)
+        within = torch.arange(head_dim)  # (d,)
+        return {name: (fused, (starts[:, None] + offset * head_dim + within[None, :]).reshape(-1))
+                for offset, name in enumerate(("q", "k", "v"))}
+    raise ValueError(f"{type(module).__name__} computes q, k and v in a way this tool does not know yet: "
+                     "choose a model of a supported family.")
+
+
+def head_projections(
+    module: torch.nn.Module, hidden: torch.Tensor, key_hidden: torch.Tensor, head_dim: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(q, k, v) of all heads, (n, T, d), from the module's own weights (see `projection_sources`)."""
+    sources = projection_sources(module)
+    computed: dict[tuple[int, int], torch.Tensor] = {}  # a fused projection runs once per input
+
+    def heads_of(name: str, states: torch.Tensor) -> torch.Tensor:
+        source, columns = sources[name]
+        key = (id(source), id(states))
+        if key not in computed:
+            computed[key] = source(states)
+        return split_heads(computed[key][..., columns], head_dim)
+
+    return heads_of("q", hidden), heads_of("k", key_hidden), heads_of("v", key_hidden)
+
+
+def self_attention_layers(loaded: LoadedModel, method: str) -> list[tuple[torch.nn.Module, torch.nn.Module]]:
+    """(attention module, layer holding it) for every layer of a single-stack model: a text encoder, a ViT or
+    a decoder-only language model, in layer order.
+
+    Raises:
+        ValueError: an encoder-decoder (its two stacks and cross-attention are not decomposed), or a
+            family whose attention modules transformers does not record.
+    """
+    model = loaded.model
+    if getattr(model.config, "is_encoder_decoder", False):
+        raise ValueError(f"{method} supports text encoders, ViTs and decoder-only language models, not "
+                         f"encoder-decoders such as '{loaded.spec.name}': choose another model or method.")
+    modules = recorded_modules(model, "attentions")
+    return list(zip(modules, layer_modules(model, modules)))
+
+
+def check_one_example(inputs: dict[str, torch.Tensor]) -> None:
+    """Raise ValueError unless every tensor in the model's keyword arguments has batch size 1."""
+    sizes = {value.shape[0] for value in inputs.values() if isinstance(value, torch.Tensor)}
+    if sizes != {1}:
+        raise ValueError(f"Expected the inputs of one example (batch 1), got batch sizes {sorted(sizes)}: "
+                         "explain one example at a time.")

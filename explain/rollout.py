@@ -1,4 +1,5 @@
-"""Attention rollout (Abnar and Zuidema, 2020) and gradient rollout (Chefer, Gur and Wolf, 2021): one body each.
+"""Attention rollout (Abnar and Zuidema, 2020) and gradient rollout (Chefer, Gur and Wolf, 2021), one body each;
+the rollout product that value zeroing and ALTI combine their layers with.
 
 Notation: A_l is layer l's attention, shape (H, T, T), rows sum to 1; G_l is the gradient of the target scalar
 with respect to A_l; I is the T x T identity. Rollout functions accept any leading batch dimensions and keep the
@@ -76,16 +77,43 @@ def discard_smallest(fused: torch.Tensor, discard_ratio: float) -> torch.Tensor:
     return fused.scatter(-1, smallest, 0.0)
 
 
-def _product(augmented: torch.Tensor, steps: bool) -> torch.Tensor:
-    """B_{L'-1} @ ... @ B_0 over the layer axis of (..., L', T, T); with `steps`, every partial product (..., L', T, T)."""
-    joint = augmented[..., 0, :, :]  # B_0 @ I, without the product
+def combine_layers(per_layer: torch.Tensor, steps: bool = False) -> torch.Tensor:
+    """The rollout product of per-layer token-to-token matrices, latest layer on the left, no identity added:
+    J = C_{L-1} @ ... @ C_1 @ C_0. Attention rollout multiplies its normalised (fused + I) matrices with it; value
+    zeroing and ALTI combine their layers with it, their residual being inside each C_l already.
+
+    Args:
+        per_layer: (..., L, T, T), C_l for l = 0 .. L-1.
+        steps: return every partial product instead, (..., L, T, T), the last one being J.
+
+    Returns:
+        J, (..., T, T), a new tensor; rows sum to 1 when every C_l's rows do.
+    """
+    if per_layer.dim() < 3 or per_layer.shape[-1] != per_layer.shape[-2]:
+        raise ValueError(f"Expected per-layer matrices of shape (..., L, T, T), got {tuple(per_layer.shape)}.")
+    joint = per_layer[..., 0, :, :]  # C_0 @ I, without the product
     running = [joint]
-    for layer in range(1, augmented.shape[-3]):
-        joint = augmented[..., layer, :, :] @ joint
+    for layer in range(1, per_layer.shape[-3]):
+        joint = per_layer[..., layer, :, :] @ joint
         running.append(joint)
     if steps:
         return torch.stack(running, dim=-3)
-    return joint.clone() if joint.data_ptr() == augmented.data_ptr() else joint
+    return joint.clone() if per_layer.shape[-3] == 1 else joint
+
+
+def normalise_rows(scores: torch.Tensor) -> torch.Tensor:
+    """Scale each row of non-negative scores to sum to 1: (..., T, T) -> (..., T, T).
+
+    A row whose scores are all zero (nothing measurably moved the token) becomes one-hot on the diagonal: the
+    token keeps itself, so that every row of a rollout factor sums to 1.
+    """
+    totals = scores.sum(dim=-1, keepdim=True)  # (..., T, 1)
+    empty = totals == 0
+    if empty.any():
+        identity = torch.eye(scores.shape[-1], device=scores.device, dtype=scores.dtype)
+        scores = torch.where(empty, identity, scores)
+        totals = torch.where(empty, torch.ones_like(totals), totals)
+    return scores / totals
 
 
 def attention_rollout(attentions: torch.Tensor, head_fusion: str = "mean", discard_ratio: float = 0.0,
@@ -115,8 +143,8 @@ def attention_rollout(attentions: torch.Tensor, head_fusion: str = "mean", disca
     augmented = fused + identity  # (..., L', T, T)
     augmented = augmented / augmented.sum(dim=-1, keepdim=True)
     if steps:
-        return RolloutSteps(fused, augmented, _product(augmented, steps=True))
-    return _product(augmented, steps=False)
+        return RolloutSteps(fused, augmented, combine_layers(augmented, steps=True))
+    return combine_layers(augmented)
 
 
 def gradient_weighted(attentions: Sequence[torch.Tensor] | torch.Tensor, gradients: Sequence[torch.Tensor] | torch.Tensor,

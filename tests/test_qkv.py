@@ -1,6 +1,7 @@
 """Inside one head: every intermediate equals the model's own computation (weights = the attention it
 returns, context = the head's slice of what goes into W_o, W_o's output) for MiniLM, GPT-2, Llama (rotary,
-with and without grouped key-value heads), Qwen2, Mistral, the bundled ViT and BART self- and cross-attention."""
+with and without grouped key-value heads), Qwen2, Mistral, GPT-NeoX (q, k, v fused per head), the bundled
+ViT and BART self- and cross-attention."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def test_minilm(minilm):
     torch.testing.assert_close(result.projected, dense(result.concatenated), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["gpt2", "llama", "llama-gqa", "qwen2", "mistral"])
+@pytest.mark.parametrize("name", ["gpt2", "llama", "llama-gqa", "qwen2", "mistral", "gpt-neox"])
 def test_decoders_with_the_causal_mask(tiny_loaded, name):
     loaded = tiny_loaded(name)
     result = head_internals(loaded, text=SENTENCE, layer=1, head=1, token=6)

@@ -27,10 +27,12 @@ from explain.capture import pooling_weights_for
 from explain.rollout import (
     HEAD_FUSIONS,
     attention_rollout,
+    combine_layers,
     discard_smallest,
     fuse_heads,
     gradient_rollout,
     gradient_weighted,
+    normalise_rows,
 )
 from models import IMAGE, TEXT
 
@@ -141,6 +143,24 @@ def test_one_layer_without_discard_is_half_attention_plus_identity():
     fused = attention[0].mean(0)
     expected = (fused + torch.eye(6, dtype=torch.float64)) / 2
     torch.testing.assert_close(attention_rollout(attention), expected, rtol=0, atol=1e-12)
+
+
+def test_combine_layers_by_hand_latest_layer_on_the_left():
+    c0 = torch.tensor([[1.0, 0.0], [0.25, 0.75]])
+    c1 = torch.tensor([[0.5, 0.5], [0.0, 1.0]])
+    # C_1 @ C_0 = [[0.5 + 0.125, 0.375], [0.25, 0.75]]; C_0 @ C_1 would give [[0.5, 0.5], [0.125, 0.875]]
+    torch.testing.assert_close(combine_layers(torch.stack([c0, c1])), torch.tensor([[0.625, 0.375], [0.25, 0.75]]))
+    single = torch.stack([c0])
+    joint = combine_layers(single)
+    torch.testing.assert_close(joint, c0)
+    assert joint.data_ptr() != single.data_ptr()  # a new tensor, not a view of the input
+
+
+def test_normalise_rows_by_hand_and_an_empty_row_keeps_its_token():
+    scores = torch.tensor([[1.0, 3.0, 0.0], [0.0, 0.0, 0.0], [2.0, 2.0, 4.0]])
+    expected = torch.tensor([[0.25, 0.75, 0.0], [0.0, 1.0, 0.0], [0.25, 0.25, 0.5]])
+    torch.testing.assert_close(normalise_rows(scores), expected)
+    torch.testing.assert_close(normalise_rows(torch.stack([scores, scores])), torch.stack([expected, expected]))
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 3, 4, 4), (6, 12, 9, 9), (3, 2, 5, 4, 17, 17)])
