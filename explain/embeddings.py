@@ -17,9 +17,10 @@ from the real embeddings reproduces the model's normal forward pass exactly (tes
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -77,7 +78,8 @@ def _model_dtype(loaded: LoadedModel) -> torch.dtype:
 def _source_tensor(loaded: LoadedModel, route: EmbeddingInput, inputs: dict[str, Any]) -> torch.Tensor:
     """The input the embeddings are computed from, on the model's device (pixels in the model's dtype)."""
     if route.source not in inputs:
-        raise ValueError(f"The inputs hold no '{route.source}': pass the model call's inputs as the capture builds them.")
+        raise ValueError(f"The inputs hold no '{route.source}': pass the model call's inputs as the capture "
+                         "builds them.")
     source = inputs[route.source].to(loaded.device)
     return source.to(_model_dtype(loaded)) if source.is_floating_point() else source
 

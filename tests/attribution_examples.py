@@ -7,10 +7,11 @@ logit of a token at a position (decoders, encoder-decoders).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -98,7 +99,7 @@ def logit(outputs) -> torch.Tensor:  # noqa: ANN001
     return outputs.logits[:, 0]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_bundled(name: str) -> LoadedModel:
     return models.load(name, allow_download=False)
 
@@ -113,7 +114,8 @@ def bundled_example(name: str):  # noqa: ANN201
         with torch.no_grad():
             probe = loaded.model(**encode("A dog lay on the rug.")).last_hidden_state.mean(1)  # (1, D), no padding
         mask = inputs["attention_mask"].unsqueeze(-1).float()
-        return loaded, inputs, lambda out: F.cosine_similarity((out.last_hidden_state * mask).sum(1) / mask.sum(1), probe)
+        pooled = lambda out: (out.last_hidden_state * mask).sum(1) / mask.sum(1)  # noqa: E731
+        return loaded, inputs, lambda out: F.cosine_similarity(pooled(out), probe)
     if name == "shapes-vit":
         image = Image.open(bundled / "samples" / "scene_03.png").convert("RGB")
         inputs = {"pixel_values": loaded.processor(images=image, return_tensors="pt")["pixel_values"]}
@@ -130,5 +132,6 @@ def bundled_example(name: str):  # noqa: ANN201
     ids = loaded.tokenizer("Tuesday, the 24th of November 2026", return_tensors="pt")["input_ids"]
     with torch.no_grad():
         output = loaded.model.generate(ids, max_new_tokens=12, do_sample=False)[0].tolist()  # start token first
-    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "decoder_input_ids": torch.tensor([output[:-1]])}
+    decoder_ids = torch.tensor([output[:-1]])
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "decoder_input_ids": decoder_ids}
     return loaded, inputs, lambda out: out.logits[:, 4, output[5]]

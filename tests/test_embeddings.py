@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from attribution_examples import example
 from conftest import TINY_MODELS
 
-from attribution_examples import example
 from explain.embeddings import embedding_input, forward_from_embeddings, input_embeddings
 
 
@@ -32,7 +32,8 @@ def test_forward_from_real_embeddings_is_the_models_forward(tiny_loaded, name):
     torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["bert", "vit", "deit-distilled", "beit-mean", "llama", "gpt2", "bart", "t5", "marian"])
+@pytest.mark.parametrize("name", ["bert", "vit", "deit-distilled", "beit-mean", "llama", "gpt2", "bart", "t5",
+                                  "marian"])
 def test_batch_rows_equal_one_at_a_time(tiny_loaded, name):
     loaded = tiny_loaded(name)
     inputs, _ = example(loaded)

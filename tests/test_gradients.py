@@ -12,6 +12,7 @@ import math
 
 import pytest
 import torch
+from attribution_examples import bundled_example, close, example, logit, summed_model
 from captum.attr import (
     InputXGradient,
     IntegratedGradients,
@@ -20,7 +21,6 @@ from captum.attr import (
     Saliency,
 )
 
-from attribution_examples import bundled_example, close, example, logit, summed_model
 from explain.embeddings import forward_from_embeddings, input_embeddings
 from explain.methods.gradients import (
     DEFAULT_STEPS,
@@ -71,7 +71,7 @@ def test_linear_model_closed_forms():
 
 def test_quadratic_model_closed_forms():
     """f(E) = s^2 with s = sum_t w . e_t: IxG_t = 2 s (w . e_t); IG_t = s (w . e_t), summing to f(E) - f(0)."""
-    loaded, inputs, weights, token_terms = summed_model(power=2)
+    loaded, inputs, _, token_terms = summed_model(power=2)
     total = float(token_terms.sum())
     torch.testing.assert_close(input_x_gradient(loaded, inputs, logit), 2 * total * token_terms)
     relevance, gap = integrated_gradients(loaded, inputs, logit, steps=1, rule="gausslegendre")  # one node at 1/2
@@ -91,7 +91,7 @@ def test_adaptive_rule_spends_its_nodes_on_a_sharp_transition():
         values = torch.tanh(100 * (alphas - 0.3))
         return values, (100 * (1 - values ** 2))[:, None]  # (K,), (K, 1)
 
-    alphas, values, terms = adaptive_path(evaluate, steps=192, tolerance=1e-2, batch_size=8)
+    alphas, _, terms = adaptive_path(evaluate, steps=192, tolerance=1e-2, batch_size=8)
     integral = float((panel_weights(alphas) * terms[:, 0]).sum())
     exact = math.tanh(70) - math.tanh(-30)
     assert abs(integral - exact) <= 1e-2 * exact
@@ -247,7 +247,8 @@ def test_bundled_minilm_matches_captum():
     function = embedding_function(loaded, inputs, score)
     close(saliency(loaded, inputs, score), Saliency(function).attribute(embeddings, abs=False)[0].norm(dim=-1))
     close(input_x_gradient(loaded, inputs, score), InputXGradient(function).attribute(embeddings)[0].sum(-1))
-    expected = IntegratedGradients(function).attribute(embeddings.detach(), baselines=torch.zeros_like(embeddings), n_steps=16,
-                                                       method="gausslegendre", internal_batch_size=16)
+    expected = IntegratedGradients(function).attribute(
+        embeddings.detach(), baselines=torch.zeros_like(embeddings), n_steps=16, method="gausslegendre",
+        internal_batch_size=16)
     relevance, _ = integrated_gradients(loaded, inputs, score, steps=16, rule="gausslegendre")
     close(relevance, expected[0].sum(-1))

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from attribution_examples import bundled_example, close, example, logit, summed_model
 from captum.attr import FeatureAblation, Occlusion
 
-from attribution_examples import bundled_example, close, example, logit, summed_model
 from explain.embeddings import forward_from_embeddings, input_embeddings
 from explain.methods.occlusion import occlusion
 

@@ -12,20 +12,23 @@ patch, (N,), for ViTs: the [CLS] and distillation tokens are added by the model,
                         batched. Completeness: the map sums to S(E) - S(0); the relative gap
                         |sum - (S(E) - S(0))| / |S(E) - S(0)| is returned with it.
 
-Integration rule. Fixed rules (Gauss-Legendre, Captum's default; the trapezoid rule) miss the narrow
-transitions of S(a E): the class logit of shapes-vit switches on within a in [0.22, 0.27]; on induction-lm
-(RMSNorm, rotary positions, so zero embeddings leave nothing but each norm's epsilon) S(a E) has
-features at a ~ 1e-10, 3e-8, 1e-6, 2e-5, 3e-3 and jumps by 8 within a in [0.017, 0.022], where dS/da
-reaches 1e4 (1e8 near 0). Gauss-Legendre with 256 nodes leaves a 50% completeness gap there. The default
-"adaptive" rule knows each panel's completeness error exactly (every evaluation gives S and dS/da at the
-same point) and spends its nodes where that error is (`adaptive_path`). Gaps measured on the bundled
-models: see tests/test_gradients.py and the branch's report. Saliency and input x gradient are written
-here directly (one gradient); the maps of all three are tested against Captum's on the same model and target.
+Integration rule. Fixed rules miss the narrow transitions of S(a E): shapes-vit's class logit switches
+on within a in [0.22, 0.27]; on induction-lm (RMSNorm and rotary positions: zero embeddings leave each
+norm in its epsilon regime) S(a E) has features at a ~ 1e-10, 3e-8, 1e-6, 2e-5, 3e-3 (the same in
+float64) and jumps by 8 within a in [0.017, 0.022], where dS/da reaches 1e4 (1e8 near 0). There
+Gauss-Legendre (Captum's default) leaves a 270% completeness gap with 64 nodes and 50% with 256. The
+default "adaptive" rule knows each panel's completeness error exactly (every evaluation gives S and
+dS/da at the same point) and spends its nodes where that error is (`adaptive_path`). Worst gaps with the
+defaults (192 steps at most, tolerance 1%), over 16 MiniLM sentences with a probe, 8 shapes-vit scenes,
+24 induction-lm prompts, 30 iso-dates output tokens: 0.52%, 0.36%, 0.66%, 0.47%, using on average 79,
+69, 190 and 82 steps. Saliency and input x gradient are one gradient, written here; the maps of all three
+are tested against Captum's on the same model and target.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -90,7 +93,10 @@ def input_x_gradient(loaded: LoadedModel, inputs: dict[str, Any], score: Score) 
 
 
 def completeness_gap(attribution_sum: float, target: float, baseline: float) -> float:
-    """|sum of attributions - (f(x) - f(baseline))| / |f(x) - f(baseline)|; inf when f(x) = f(baseline) but the sum is not 0."""
+    """|sum of attributions - (f(x) - f(baseline))| / |f(x) - f(baseline)|.
+
+    0 when both are 0; inf when f(x) = f(baseline) but the attributions do not sum to 0.
+    """
     difference = target - baseline
     error = abs(attribution_sum - difference)
     if difference == 0.0:
@@ -116,7 +122,8 @@ def path_terms(loaded: LoadedModel, inputs: dict[str, Any], score: Score, embedd
     """
     values, terms = [], []
     for chunk in alphas.split(batch_size):
-        points = (chunk.to(embeddings.device, embeddings.dtype).view(-1, 1, 1) * embeddings).requires_grad_()  # (B, T, D)
+        scales = chunk.to(embeddings.device, embeddings.dtype).view(-1, 1, 1)
+        points = (scales * embeddings).requires_grad_()  # (B, T, D)
         with torch.enable_grad():
             value = scores_of(score, forward_from_embeddings(loaded, inputs, points), len(chunk))
             (gradient,) = torch.autograd.grad(value.sum(), points)

@@ -18,7 +18,9 @@ from models import LoadedModel
 DEFAULT_BATCH_SIZE = 32
 
 
-def occlusion(loaded: LoadedModel, inputs: dict[str, Any], score: Score, batch_size: int = DEFAULT_BATCH_SIZE) -> torch.Tensor:
+def occlusion(
+    loaded: LoadedModel, inputs: dict[str, Any], score: Score, batch_size: int = DEFAULT_BATCH_SIZE
+) -> torch.Tensor:
     """S(E) - S(E with token j's embedding zeroed) for every j: (T,) float32, signed.
 
     Args:
