@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "examples under models/bundled/texts/)")
     evaluate.add_argument("--label", action="append", default=[],
                           help="zero-shot labels for an embedding model (repeat; default animals, food, language, computers, travel)")
+    evaluate.add_argument("--method", action="append", default=[],
+                          help="a method to score (repeat; default: every registered method that applies)")
     evaluate.add_argument("--no-perturbation", action="store_true",
                           help="images: skip the perturbation curves and localisation scores (much faster)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -137,7 +139,7 @@ def _explanation(capture, args, loaded):  # noqa: ANN001, ANN202
 def _save(args: argparse.Namespace, capture, explanation, extra: dict) -> None:  # noqa: ANN001
     arrays = {
         "attentions": capture.attentions.numpy().astype(np.float32),
-        "matrix": explanation.matrix.numpy().astype(np.float32),
+        **({} if explanation.matrix is None else {"matrix": explanation.matrix.numpy().astype(np.float32)}),
         "relevance": (explanation.grid if explanation.grid is not None else explanation.relevance).numpy().astype(np.float32),
         "method": np.array(args.method),
         "model": np.array(args.model),
@@ -146,8 +148,11 @@ def _save(args: argparse.Namespace, capture, explanation, extra: dict) -> None: 
     if capture.scores is not None:
         arrays["scores"] = capture.scores.numpy().astype(np.float32)
         arrays["score_labels"] = np.array(capture.score_labels, dtype=str)
-    if capture.target_label is not None and get_method(args.method).needs_gradients:
+    if capture.target_label is not None and get_method(args.method).needs_target:
         arrays["target"] = np.array(capture.target_label)
+    for name, value in explanation.measures.items():  # e.g. completeness_gap (integrated gradients)
+        arrays[name] = np.array(value, dtype=np.float32)
+    arrays["seconds"] = np.array(explanation.seconds, dtype=np.float32)
     np.savez(args.out, **arrays)
 
 
@@ -178,15 +183,14 @@ def run_text(args: argparse.Namespace) -> None:
         raise _wrong_kind(args.model, kind)
     if args.generate:
         raise CliError("--generate continues a prompt: use it with a decoder model (e.g. --model induction-lm).")
-    gradient = get_method(args.method).needs_gradients
-    if gradient and not loaded.spec.classifier and not (args.target or args.label):
+    method = get_method(args.method)
+    if method.needs_target and not loaded.spec.classifier and not (args.target or args.label):
         raise CliError(
-            f"{get_method(args.method).label} on '{args.model}' (an embedding model) needs --target PROBE_SENTENCE "
-            "or --label LABEL."
+            f"{method.label} on '{args.model}' (an embedding model) needs --target PROBE_SENTENCE or --label LABEL."
         )
     capture = capture_text(
-        loaded, args.text, args.pair, target=args.target if gradient else None,
-        labels=args.label if gradient else None, with_gradients=gradient,
+        loaded, args.text, args.pair, target=args.target if method.needs_target else None,
+        labels=args.label if method.needs_target else None, with_gradients=method.needs_gradients,
     )
     _truncation_warning(loaded, capture.dropped_tokens, "input is longer than")
     explanation = _explanation(capture, args, loaded)
@@ -238,7 +242,7 @@ def run_seq2seq(args: argparse.Namespace) -> None:
         output_tokens=np.array(first.output_tokens, dtype=str),
         decoder_tokens=np.array(first.decoder_tokens, dtype=str),
         relevance_source=source_rows.numpy().astype(np.float32),
-        relevance_output=output_rows.numpy().astype(np.float32),
+        **({} if output_rows is None else {"relevance_output": output_rows.numpy().astype(np.float32)}),
         output_probabilities=first.output_probabilities.numpy().astype(np.float32),
         output_text=np.array(first.output_text), method=np.array(args.method), model=np.array(args.model),
     )
@@ -259,10 +263,12 @@ def run_image(args: argparse.Namespace) -> None:
     loaded = models.load(args.model)
     if not loaded.spec.kind.reads_images:
         raise _wrong_kind(args.model, loaded.spec.kind)
-    gradient = get_method(args.method).needs_gradients
-    capture = capture_image(loaded, picture, with_gradients=gradient, **({"target": args.target} if gradient else {}))
-    # --target names the explained class for gradient methods; for the others, which do not depend on a class,
-    # it names the class whose score is reported and saved.
+    method = get_method(args.method)
+    gradient = method.needs_target
+    capture = capture_image(loaded, picture, with_gradients=method.needs_gradients,
+                            **({"target": args.target} if gradient else {}))
+    # --target names the explained class for the methods that explain one; for the others, which do not depend on
+    # a class, it names the class whose score is reported and saved.
     target = resolve_index(args.target, capture.score_labels, int(capture.scores.argmax()), "Class")
     label, score = capture.score_labels[target], float(capture.scores[target])
     explanation = _explanation(capture, args, loaded)
@@ -276,7 +282,7 @@ def run_image(args: argparse.Namespace) -> None:
         drawn = overlay(base, explanation.grid.numpy(), smooth=args.overlay_style == "smooth")
         Path(args.overlay).write_bytes(to_png_bytes(drawn))
     top = capture.score_labels[int(capture.scores.argmax())]
-    note = "" if gradient or args.target is None else " (attention and rollout do not depend on the class; --target picks the score shown)"
+    note = "" if gradient or args.target is None else f" ({method.label} does not depend on the class; --target picks the score shown)"
     print(f"wrote {args.out}: {capture.grid[0]}x{capture.grid[1]} patches; target class {label!r}, score {score:.3f}; "
           f"top class {top!r}{note}")
 
@@ -308,7 +314,10 @@ def run_evaluate(args: argparse.Namespace) -> None:
         if not args.texts and not Path(path).is_file():
             raise CliError(f"No bundled texts for '{args.model}': give --texts FILE with one input per line.")
         labels = tuple(args.label) or DEFAULT_LABELS
-        print(json.dumps(evaluate_texts(args.model, read_texts(path), labels, seed=args.seed or 0), indent=2))
+        for method in args.method:
+            get_method(method)
+        print(json.dumps(evaluate_texts(args.model, read_texts(path), labels, seed=args.seed or 0,
+                                        methods=tuple(args.method)), indent=2))
         return
     if args.scenes < 1:
         raise CliError("--scenes must be at least 1.")

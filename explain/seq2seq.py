@@ -201,9 +201,10 @@ def capture_seq2seq(
 
 def output_relevance(loaded: LoadedModel, capture: Seq2SeqCapture, method: str = "gradient-rollout",
                      capture_at: Callable[[int, bool], Seq2SeqCapture] | None = None,
-                     **options: object) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every output token's relevance: ((N, S) over the source, (N, N) over the decoder's inputs); row n is the
-    method applied to the capture whose target is output token n (the output kept as it is, teacher-forced).
+                     **options: object) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Every output token's relevance: ((N, S) over the source, (N, N) over the decoder's inputs, or None for the
+    methods that attribute the source only); row n is the method applied to the capture whose target is output
+    token n (the output kept as it is, teacher-forced).
 
     Args:
         capture_at: (output position, with_gradients) -> the capture of the same source and output explained at
@@ -218,5 +219,5 @@ def output_relevance(loaded: LoadedModel, capture: Seq2SeqCapture, method: str =
             loaded, capture.source_ids, output=capture.output_ids, target=n, with_gradients=gradients)
     rows = [explain_capture(capture_at(n, needs_gradients), method, loaded, **options)
             for n in range(len(capture.output_ids))]
-    return (torch.stack([row.relevance.float() for row in rows]),
-            torch.stack([row.decoder_relevance.float() for row in rows]))
+    decoder_rows = None if rows[0].decoder_relevance is None else torch.stack([r.decoder_relevance.float() for r in rows])
+    return torch.stack([row.relevance.float() for row in rows]), decoder_rows

@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+import explain
 import models
 from cli.main import main
 from explain import input_relevance
@@ -270,9 +271,19 @@ def test_evaluate_texts_gives_eraser_scores_per_method(capsys, tmp_path, tiny_ch
     assert code == 0, err
     report = json.loads(stdout)
     assert report["texts"] == 2 and report["kind"] == "decoder"
-    assert set(report["methods"]) == {"raw_attention", "attention_rollout", "gradient_rollout", "random"}
-    for scores in report["methods"].values():
-        assert set(scores) == {"comprehensiveness", "sufficiency"}
+    # GPT-2 is outside AttnLRP's families: every other registered method is scored, keyed by its one name
+    expected = {name for name in explain.METHODS if name != "attn-lrp"} | {"random"}
+    assert set(report["methods"]) == expected
+    for name, scores in report["methods"].items():
+        assert set(scores) == {"comprehensiveness", "sufficiency", "abpc"} | ({"seconds"} if name != "random" else set())
+        assert 0 <= scores["comprehensiveness"] <= 1 and -1 <= scores["abpc"] <= 1
+    code, stdout, err = run(capsys, "evaluate", "--model", str(tiny_checkpoints("gpt2")), "--texts", str(lines),
+                            "--method", "rollout", "--method", "occlusion")
+    assert code == 0, err
+    assert set(json.loads(stdout)["methods"]) == {"rollout", "occlusion", "random"}
+    code, _, err = run(capsys, "evaluate", "--model", str(tiny_checkpoints("gpt2")), "--texts", str(lines),
+                       "--method", "lime")
+    assert code == 2 and "Unknown method 'lime'" in err
     code, _, err = run(capsys, "evaluate", "--model", str(tiny_checkpoints("gpt2")), "--texts", str(tmp_path / "none.txt"))
     assert code == 2 and "does not exist" in err
     code, _, err = run(capsys, "evaluate", "--model", str(tiny_checkpoints("vit")), "--texts", str(lines))
@@ -318,3 +329,46 @@ def test_qkv_for_images_decoders_and_cross_attention(capsys, tmp_path, tiny_chec
     code, _, err = run(capsys, "qkv", "hi", "--model", str(tiny_checkpoints("llama")), "--layer", "7", "--head", "0",
                        "--token", "0", "--out", str(tmp_path / "y.npz"))
     assert code == 2 and "Layer 7 is out of range" in err
+
+
+EVERY_METHOD = sorted(explain.METHODS)
+
+
+@pytest.fixture
+def loads_once(monkeypatch, tiny_loaded, tiny_checkpoints):
+    """models.load as the CLI calls it, each tiny checkpoint loaded once per session (the real load is tested)."""
+    real = models.load
+    loaded = {str(tiny_checkpoints(name)): tiny_loaded(name) for name in ("bert-classifier", "llama", "vit", "bart")}
+    monkeypatch.setattr(models, "load", lambda name, **kw: loaded[name] if name in loaded else real(name, **kw))
+
+
+@pytest.mark.parametrize("method", EVERY_METHOD)
+def test_every_registered_method_runs_from_the_command_line_on_each_kind(method, capsys, tmp_path, tiny_checkpoints,
+                                                                         loads_once):
+    """text (a classifier), a decoder, a ViT and an encoder-decoder: the method's map has the input's shape, or the
+    one sentence saying why the method does not apply (AttnLRP outside its families, decompositions on
+    encoder-decoders)."""
+    picture = tmp_path / "in.png"
+    Image.new("RGB", (32, 32), (10, 200, 30)).save(picture)
+    runs = {
+        "text": ["text", SENTENCE, "--model", str(tiny_checkpoints("bert-classifier"))],
+        "decoder": ["text", "The cat sat on the mat. The cat sat on the", "--model", str(tiny_checkpoints("llama"))],
+        "image": ["image", str(picture), "--model", str(tiny_checkpoints("vit"))],
+        "seq2seq": ["seq2seq", "24 November 2026", "--model", str(tiny_checkpoints("bart")), "--output", "2026-11-24"],
+    }
+    for kind, argv in runs.items():
+        out = tmp_path / f"{kind}.npz"
+        code, _, err = run(capsys, *argv, "--method", method, "--out", str(out))
+        if code == 2:  # the one sentence of a method that does not cover this model
+            assert kind == "seq2seq" and method in ("alti", "value-zeroing", "attn-lrp"), err
+            assert "does not apply to an encoder-decoder" in err and err.count("\n") == 1
+            continue
+        assert code == 0, f"{kind}: {err}"
+        saved = np.load(out)
+        key = "relevance_source" if kind == "seq2seq" else "relevance"
+        assert np.isfinite(saved[key]).all() and np.abs(saved[key]).sum() > 0, kind
+        expected = {"text": (9,), "image": (4, 4)}.get(kind)
+        if expected:
+            assert saved[key].shape == expected
+        if method == "integrated-gradients" and kind != "seq2seq":
+            assert 0 <= float(saved["completeness_gap"]) < 0.02

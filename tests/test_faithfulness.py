@@ -172,3 +172,20 @@ def test_decoder_and_seq2seq_scorers_on_tiny_models(tiny_loaded):
     some = torch.ones(2, len(result.source_ids), dtype=torch.bool)
     some[1, 1] = False
     assert probability(some).shape == (2,)
+
+
+def test_text_deletion_curves_and_their_area_by_hand():
+    """Four removable tokens between two specials; the toy probability is the kept share of weights."""
+    weights = torch.tensor([0.0, 0.4, 0.3, 0.2, 0.1, 0.0])
+    probability = lambda masks: (masks.float() * weights).sum(-1)  # noqa: E731
+    removable = [False, True, True, True, True, False]
+    scores = text_scores(probability, weights.numpy(), removable)
+    # deleted round(f * 4) tokens at f = 0, .1, ..., 1: 0,0,1,1,2,2,2,3,3,4,4
+    np.testing.assert_allclose(scores.most_first, [1, 1, .6, .6, .3, .3, .3, .1, .1, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(scores.least_first, [1, 1, .9, .9, .7, .7, .7, .4, .4, 0, 0], atol=1e-6)
+    assert scores.abpc == pytest.approx(trapezoid_auc(scores.least_first) - trapezoid_auc(scores.most_first))
+    assert scores.abpc > 0
+    reversed_scores = text_scores(probability, -weights.numpy(), removable)
+    assert reversed_scores.abpc == pytest.approx(-scores.abpc)
+    chance = random_text_scores(probability, removable, seed=0, rankings=50)
+    assert abs(chance.abpc) < 0.05  # a random order's two curves lie on top of each other on average

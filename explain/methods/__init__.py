@@ -66,8 +66,11 @@ class Method:
         summary: one line: what it computes, for the target scalar the capture explains.
         needs_gradients: the capture must hold the target's gradients (capture with a target / with_gradients).
         needs_model: it runs the model again: `explain_capture` needs the loaded model.
+        needs_target: it explains the capture's target scalar (an embedding model needs a probe or labels).
         signed: its relevance may be negative.
         slow: it runs the model many times (the app runs it on request).
+        prefer: when to prefer it, in one line (help text and the README).
+        supports: (loaded model) -> whether it covers this model's family (None: every family).
         bodies: capture class -> the function computing it.
         options: capture class -> the keyword options that body takes, with their defaults (read from its
             signature).
@@ -78,8 +81,11 @@ class Method:
     summary: str
     needs_gradients: bool = False
     needs_model: bool = False
+    needs_target: bool = False
     signed: bool = False
     slow: bool = False
+    prefer: str = ""
+    supports: Callable[[Any], bool] | None = None
     bodies: dict[type, MethodBody] = field(default_factory=dict)
     options: dict[type, dict[str, Any]] = field(default_factory=dict)
 
@@ -90,8 +96,11 @@ class Method:
         cls = self._class_for(capture)
         return None if cls is None else self.bodies[cls]
 
-    def applies_to(self, capture: Capture) -> bool:
-        return self._class_for(capture) is not None
+    def applies_to(self, capture: Capture, loaded: Any = None) -> bool:
+        """Whether it has a body for this capture's class (and, given the model, covers its family)."""
+        if self._class_for(capture) is None:
+            return False
+        return loaded is None or self.supports is None or self.supports(loaded)
 
     def options_for(self, capture: Capture) -> dict[str, Any]:
         """The options this method takes for this capture, with their defaults."""
@@ -109,12 +118,15 @@ METHODS: dict[str, Method] = {}
 
 
 def register(name: str, label: str, summary: str, *, capture: type = Capture, needs_gradients: bool = False,
-             needs_model: bool = False, signed: bool = False, slow: bool = False) -> Callable[[MethodBody], MethodBody]:
+             needs_model: bool = False, needs_target: bool = False, signed: bool = False, slow: bool = False,
+             prefer: str = "", supports: Callable[[Any], bool] | None = None) -> Callable[[MethodBody], MethodBody]:
     """Register `function(capture, loaded, **options) -> Explanation` as method `name` for captures of class
-    `capture` (and its subclasses). A second registration of the same name adds a body for another class."""
+    `capture` (and its subclasses). A second registration of the same name adds a body for another class (its
+    description arguments are then ignored)."""
 
     def decorate(function: MethodBody) -> MethodBody:
-        method = METHODS.setdefault(name, Method(name, label, summary, needs_gradients, needs_model, signed, slow))
+        method = METHODS.setdefault(name, Method(name, label, summary, needs_gradients, needs_model,
+                                                 needs_target or needs_gradients, signed, slow, prefer, supports))
         method.bodies[capture] = function
         parameters = list(inspect.signature(function).parameters.values())[2:]
         method.options[capture] = {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
@@ -130,9 +142,43 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
-def methods_for(capture: Capture) -> list[Method]:
-    """The registered methods that apply to this capture, in registration order."""
-    return [method for method in METHODS.values() if method.applies_to(capture)]
+def methods_for(capture: Capture, loaded: Any = None) -> list[Method]:
+    """The registered methods that apply to this capture (and, given the model, cover its family), in
+    registration order."""
+    return [method for method in METHODS.values() if method.applies_to(capture, loaded)]
+
+
+def model_inputs(capture: Capture, loaded: Any) -> dict[str, torch.Tensor]:
+    """The capture's model inputs on the model's device, for methods that run the model again."""
+    return {name: value.to(loaded.device) for name, value in capture.inputs.items()}
+
+
+def target_score(capture: Capture) -> Callable[[Any], torch.Tensor]:
+    """outputs of a batch of B copies of the capture's input (their embeddings perturbed) -> (B,) the target scalar.
+
+    Raises:
+        ValueError: the capture has no target (an embedding model explained without a probe or labels).
+    """
+    target = capture.target
+    if target is None:
+        raise ValueError("This method explains a target: give a class, a probe sentence, zero-shot labels or a token.")
+    mask = capture.inputs.get("attention_mask")
+
+    def score(outputs: Any) -> torch.Tensor:
+        first = outputs.logits if getattr(outputs, "logits", None) is not None else outputs.last_hidden_state
+        inputs = {} if mask is None else {"attention_mask": mask.to(first.device).expand(first.shape[0], -1)}
+        return target.score(outputs, inputs)
+
+    return score
+
+
+def over_tokens(capture: Capture, relevance: torch.Tensor) -> torch.Tensor:
+    """Relevance over the capture's tokens: an image's per-patch relevance gets zeros for its prefix tokens
+    ([CLS], [DIST]), which are not inputs; a text's is already per token. (N,) or (T,) -> (T,)."""
+    missing = len(capture.tokens) - relevance.shape[-1]
+    if missing < 0:
+        raise ValueError(f"{relevance.shape[-1]} relevances for {len(capture.tokens)} tokens.")
+    return torch.cat([torch.zeros(missing, dtype=relevance.dtype), relevance.detach().cpu()])
 
 
 def explain_capture(capture: Capture, method: str = "rollout", loaded: Any = None, **options: Any) -> Explanation:
@@ -170,4 +216,12 @@ def explain_capture(capture: Capture, method: str = "rollout", loaded: Any = Non
 
 
 # Every method module registers itself on import: the order here is the order pages and tables list them.
-from explain.methods import attention, gradient_rollout  # noqa: E402,F401
+from explain.methods import (  # noqa: E402,F401,I001 (in the order methods are listed)
+    attention,
+    gradient_rollout,
+    gradients,
+    occlusion,
+    alti,
+    value_zeroing,
+    attnlrp,
+)

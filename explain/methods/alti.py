@@ -49,7 +49,12 @@ from explain.internals import (
     recording_calls,
     self_attention_layers,
 )
+from explain.capture import Capture
+from explain.encoder import TextCapture
+from explain.methods import Explanation, model_inputs, register
+from explain.methods.attention import input_relevance
 from explain.rollout import combine_layers, normalise_rows
+from explain.vision import ImageCapture
 from models import LoadedModel
 
 __all__ = ["LayerParts", "alti_layers", "combine_layers", "contributions", "layer_contributions"]
@@ -204,3 +209,21 @@ def _norm_after_residual(x: torch.Tensor, projected: torch.Tensor, parts: LayerP
             return norm, call.output[0].float(), spread
     raise ValueError("ALTI found no LayerNorm after this post-norm layer's residual: this family is not "
                      "supported yet; choose another model or method.")
+
+
+@register("alti", "ALTI", "ALTI (Ferrando et al., 2022): per layer each token's output decomposed into one vector per source token, residual included (through a post-norm LayerNorm with each token's scale held fixed); contribution max(0, |y_i|_1 - |y_i - T_i(x_j)|_1), rows normalised, layers combined by the rollout product (no added identity); the pooling or explained row.",
+          needs_model=True, capture=TextCapture,
+          prefer="Attention-aware and target-free like rollout, but weighing each value vector's size and the residual; one forward pass.")
+def alti_method(capture: TextCapture, loaded: LoadedModel) -> Explanation:
+    return _combined("alti", capture, alti_layers(loaded, model_inputs(capture, loaded)))
+
+
+@register("alti", "ALTI", "", needs_model=True, capture=ImageCapture)
+def alti_image_method(capture: ImageCapture, loaded: LoadedModel) -> Explanation:
+    return _combined("alti", capture, alti_layers(loaded, model_inputs(capture, loaded)))
+
+
+def _combined(method: str, capture: Capture, per_layer: torch.Tensor) -> Explanation:
+    """The layers' (L, T, T) scores combined by the rollout product; the row(s) of the pooling weights."""
+    matrix = combine_layers(per_layer.float())
+    return Explanation(method, input_relevance(matrix, capture.pooling_weights), matrix)

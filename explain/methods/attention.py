@@ -54,7 +54,8 @@ def check_fusion(head_fusion: str) -> None:
 
 
 @register("attention", "Attention", "One layer's attention (one head or the mean of heads; default the last layer, "
-          "heads averaged): the row of the pooling token, or of the explained position.")
+          "heads averaged): the row of the pooling token, or of the explained position.",
+          prefer="To read one head; as an explanation of the output it ignores every other layer and the residual.")
 def attention(capture: Capture, loaded: object, *, layer: int | None = None, head: int | None = None) -> Explanation:
     matrix = layer_attention(capture.attentions, layer, head)
     return Explanation("attention", input_relevance(matrix, capture.pooling_weights), matrix)
@@ -72,7 +73,8 @@ def cross_attention(capture: Seq2SeqCapture, loaded: object, *, layer: int | Non
 
 
 @register("attention-mean", "Attention, mean of every layer and head",
-          "The attention averaged over every layer and head: the row of the pooling token or explained position.")
+          "The attention averaged over every layer and head: the row of the pooling token or explained position.",
+          prefer="A target-free baseline that is free to compute; on the bundled decoder it ranks as well as most.")
 def attention_mean(capture: Capture, loaded: object) -> Explanation:
     matrix = capture.attentions.float().mean(dim=(0, 1))
     return Explanation("attention-mean", input_relevance(matrix, capture.pooling_weights), matrix)
@@ -87,7 +89,8 @@ def cross_attention_mean(capture: Seq2SeqCapture, loaded: object) -> Explanation
 
 
 @register("rollout", "Attention rollout", "Attention rollout (Abnar and Zuidema, 2020): the layers' head-fused "
-          "attention with the identity added, rows renormalised, multiplied through the layers.")
+          "attention with the identity added, rows renormalised, multiplied through the layers.",
+          prefer="How information flows through all layers, target-free; it tends to blur towards the first tokens.")
 def rollout(capture: Capture, loaded: object, *, head_fusion: str = "mean", discard_ratio: float = 0.0,
             start_layer: int = 0, steps: bool = False) -> Explanation:
     check_fusion(head_fusion)

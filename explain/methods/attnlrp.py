@@ -54,7 +54,12 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
+from explain.capture import Capture
+from explain.encoder import TextCapture
 from explain.internals import recorded_modules
+from explain.methods import Explanation, model_inputs, over_tokens, register, target_score
+from explain.targets import EmbeddingSimilarity, pool_hidden
+from explain.vision import ImageCapture
 from models import LoadedModel
 
 # Denominator of the identity rule's f(x) / x: pushed away from 0 by this much, keeping its sign (lxt: 1e-10).
@@ -500,3 +505,52 @@ def held_norm_cosine(embedding: torch.Tensor, probe: torch.Tensor) -> torch.Tens
     """
     embedding, probe = embedding.reshape(-1), probe.reshape(-1).detach()
     return (embedding @ probe) / (embedding.detach().norm() * probe.norm())
+
+
+def _supported(loaded: LoadedModel) -> bool:
+    try:
+        model_family(loaded.model)
+    except ValueError:
+        return False
+    return True
+
+
+def _lrp_score(capture: Capture) -> Callable[[Any], torch.Tensor]:
+    """The capture's target as one scalar of the graph: a logit as it is; a cosine similarity with its norm held
+    constant (`held_norm_cosine`), so that relevance starts as the cosine."""
+    target = capture.target
+    if isinstance(target, EmbeddingSimilarity):
+        mask = capture.inputs.get("attention_mask")
+
+        def cosine(outputs: Any) -> torch.Tensor:
+            hidden = outputs.last_hidden_state
+            pooled = pool_hidden(hidden, None if mask is None else mask.to(hidden.device), target.pooling)
+            return held_norm_cosine(pooled, target.references[target.index].to(hidden.device, hidden.dtype))
+
+        return cosine
+    score = target_score(capture)
+    return lambda outputs: score(outputs)[0]
+
+
+def _lrp(capture: Capture, loaded: LoadedModel) -> Explanation:
+    result = attnlrp_relevance(loaded, model_inputs(capture, loaded), _lrp_score(capture))
+    return Explanation("attn-lrp", over_tokens(capture, result.relevance),
+                       measures={"relevance_sum": float(result.relevance.sum()), "target_value": result.target,
+                                 "position_relevance": float(result.position_relevance.sum())})
+
+
+@register("attn-lrp", "AttnLRP", "AttnLRP (Achtibat et al., 2024): layer-wise relevance propagation as input x gradient "
+          "through modified backward passes: epsilon rule on linear layers, identity rule on element-wise "
+          "non-linearities, the uniform rule on attention's two products and on gated MLPs, each normalisation's scale "
+          "held constant. The relevance sum is shown beside the map: the softmax rule does not pass on all it receives, "
+          "so the sum is a share of the target (about half on the bundled models).",
+          needs_model=True, needs_target=True, signed=True, capture=TextCapture, supports=_supported,
+          prefer="Signed, target-specific and attention-aware in one backward pass; Llama-, BERT- and ViT-style models.")
+def attnlrp_method(capture: TextCapture, loaded: LoadedModel) -> Explanation:
+    return _lrp(capture, loaded)
+
+
+@register("attn-lrp", "AttnLRP", "", needs_model=True, needs_target=True, signed=True, capture=ImageCapture,
+          supports=_supported)
+def attnlrp_image_method(capture: ImageCapture, loaded: LoadedModel) -> Explanation:
+    return _lrp(capture, loaded)

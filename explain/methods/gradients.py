@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from explain.capture import Capture
+from explain.methods import Explanation, model_inputs, over_tokens, register, target_score
 from explain.embeddings import forward_from_embeddings, input_embeddings
 from models import LoadedModel
 
@@ -271,3 +273,34 @@ def integrated_gradients(
     else:
         raise ValueError(f"Unknown integration rule '{rule}': choose one of {', '.join(IG_RULES)}.")
     return relevance.float(), completeness_gap(float(relevance.sum()), target, baseline)
+
+
+# ----------------------------------------------------------------------------- registered methods
+
+
+@register("saliency", "Saliency", "The L2 norm over the hidden dimension of the gradient of the target with respect to "
+          "each input embedding (word embeddings; a ViT's patch projections).", needs_model=True, needs_target=True,
+          prefer="A quick look at which inputs the target is locally sensitive to; unsigned, noisy, and blind to an "
+                 "input's own size.")
+def saliency_method(capture: Capture, loaded: LoadedModel) -> Explanation:
+    relevance = saliency(loaded, model_inputs(capture, loaded), target_score(capture))
+    return Explanation("saliency", over_tokens(capture, relevance))
+
+
+@register("input-x-gradient", "Input x gradient", "The signed sum over the hidden dimension of each input embedding "
+          "times the gradient of the target with respect to it.", needs_model=True, needs_target=True, signed=True,
+          prefer="Signed and as cheap as saliency: the first-order share of each input; exact only for linear models.")
+def input_x_gradient_method(capture: Capture, loaded: LoadedModel) -> Explanation:
+    relevance = input_x_gradient(loaded, model_inputs(capture, loaded), target_score(capture))
+    return Explanation("input-x-gradient", over_tokens(capture, relevance))
+
+
+@register("integrated-gradients", "Integrated gradients", "Signed: embedding x the gradient averaged along the straight "
+          "line from zero embeddings at every position (special tokens included), summed over the hidden dimension; "
+          "an adaptive rule refines the steps until the completeness gap |sum - (f(x) - f(0))| / |f(x) - f(0)| is at "
+          "most 1% (or 192 steps are spent).", needs_model=True, needs_target=True, signed=True, slow=True,
+          prefer="When the shares must add up (completeness): the axiomatic gradient method, at tens to a couple of "
+                 "hundred forward-and-backward passes.")
+def integrated_gradients_method(capture: Capture, loaded: LoadedModel, *, steps: int = DEFAULT_STEPS) -> Explanation:
+    relevance, gap = integrated_gradients(loaded, model_inputs(capture, loaded), target_score(capture), steps=steps)
+    return Explanation("integrated-gradients", over_tokens(capture, relevance), measures={"completeness_gap": gap})

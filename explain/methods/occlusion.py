@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from explain.capture import Capture
+from explain.methods import Explanation, model_inputs, over_tokens, register, target_score
 from explain.embeddings import forward_from_embeddings, input_embeddings
 from explain.methods.gradients import Score, scores_of
 from models import LoadedModel
@@ -48,3 +50,13 @@ def occlusion(
             values.append(scores_of(score, forward_from_embeddings(loaded, inputs, batch), len(chunk)))
     values = torch.cat(values)  # (T + 1,)
     return (values[0] - values[1:]).cpu()
+
+
+@register("occlusion", "Occlusion", "f(x) minus f(x with input j's embedding set to zero), for each input j, positions "
+          "kept (a ViT's patches one by one), all occluded inputs batched.", needs_model=True, needs_target=True,
+          signed=True, slow=True,
+          prefer="What the model loses without each input, measured rather than estimated; one forward pass per input, "
+                 "and blind to inputs that only matter together.")
+def occlusion_method(capture: Capture, loaded: LoadedModel) -> Explanation:
+    relevance = occlusion(loaded, model_inputs(capture, loaded), target_score(capture))
+    return Explanation("occlusion", over_tokens(capture, relevance))

@@ -46,7 +46,12 @@ from explain.internals import (
     recording_calls,
     self_attention_layers,
 )
+from explain.capture import Capture
+from explain.encoder import TextCapture
+from explain.methods import Explanation, model_inputs, register
+from explain.methods.attention import input_relevance
 from explain.rollout import combine_layers, normalise_rows
+from explain.vision import ImageCapture
 from models import LoadedModel
 
 __all__ = ["combine_layers", "value_zeroing_layers"]
@@ -156,3 +161,21 @@ def _without_caches(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _without_caches(item) for key, item in value.items()}
     return value
+
+
+@register("value-zeroing", "Value zeroing", "Value zeroing (Mohebbi et al., 2023): per layer and source j, token j's value vectors zeroed in every head and the layer recomputed (its input held fixed); score(i, j) = 1 - cos(original, changed output at i), rows normalised (causal for decoders), layers combined by the rollout product (no added identity); the pooling or explained row.",
+          needs_model=True, slow=True, capture=TextCapture,
+          prefer="Measures how much each token's values move every output, with all of the layer's non-linearities; tokens x layers layer evaluations.")
+def value_zeroing_method(capture: TextCapture, loaded: LoadedModel) -> Explanation:
+    return _combined("value-zeroing", capture, value_zeroing_layers(loaded, model_inputs(capture, loaded)))
+
+
+@register("value-zeroing", "Value zeroing", "", needs_model=True, slow=True, capture=ImageCapture)
+def value_zeroing_image_method(capture: ImageCapture, loaded: LoadedModel) -> Explanation:
+    return _combined("value-zeroing", capture, value_zeroing_layers(loaded, model_inputs(capture, loaded)))
+
+
+def _combined(method: str, capture: Capture, per_layer: torch.Tensor) -> Explanation:
+    """The layers' (L, T, T) scores combined by the rollout product; the row(s) of the pooling weights."""
+    matrix = combine_layers(per_layer.float())
+    return Explanation(method, input_relevance(matrix, capture.pooling_weights), matrix)

@@ -106,6 +106,12 @@ class Curves:
     curves: dict[str, np.ndarray]
     aucs: dict[str, float]
 
+    @property
+    def abpc(self) -> float:
+        """Area between the perturbation curves: AUC(least relevant first, negative perturbation) - AUC(most
+        relevant first, deletion); higher is better, a random ranking is near 0."""
+        return self.aucs["negative_perturbation"] - self.aucs["deletion"]
+
 
 def curve_batch(pixel_values: torch.Tensor, relevance: torch.Tensor | np.ndarray, grid: tuple[int, int],
                 baseline: float = 0.0) -> torch.Tensor:
@@ -190,11 +196,27 @@ def image_probability(loaded, capture) -> Callable[[torch.Tensor], torch.Tensor]
 
 @dataclass
 class TextScores:
-    """ERASER scores of one ranking: per k, and their means (AOPC)."""
+    """ERASER scores of one ranking: per k, and their means (AOPC); and its two deletion curves.
+
+    Attributes:
+        comprehensiveness, sufficiency: k -> the probability drop (ERASER).
+        full_probability: the target's probability on the whole input.
+        most_first, least_first: (STEPS + 1,) the probability with round(f * n) of the n removable tokens deleted at
+            f = 0, 0.1, ..., 1, the most relevant first (MoRF) or the least relevant first (LeRF).
+    """
 
     comprehensiveness: dict[float, float]
     sufficiency: dict[float, float]
     full_probability: float
+    most_first: np.ndarray
+    least_first: np.ndarray
+
+    @property
+    def abpc(self) -> float:
+        """Area between the perturbation curves: AUC(least relevant first) - AUC(most relevant first). A faithful
+        ranking loses the prediction fast when its top tokens go and slowly when its bottom ones do (higher is
+        better; a random ranking is near 0)."""
+        return trapezoid_auc(self.least_first) - trapezoid_auc(self.most_first)
 
     @property
     def aopc_comprehensiveness(self) -> float:
@@ -229,33 +251,57 @@ def eraser_masks(relevance: Sequence[float], removable: Sequence[bool], ks: Sequ
     return keep_without, keep_only
 
 
+def deletion_masks(order: np.ndarray, tokens: int) -> torch.Tensor:
+    """Keep-masks deleting round(f * n) of the n ranked tokens in `order` at f = 0, 0.1, ..., 1: (STEPS + 1, T).
+
+    When every token is ranked (no special token stays), the last one is never deleted: a model cannot read an
+    empty input.
+    """
+    ranked = torch.tensor(np.array(order, dtype=np.int64), dtype=torch.long)  # a copy: `order` may run backwards
+    most = len(ranked) - (1 if len(ranked) == tokens else 0)
+    masks = torch.ones(len(FRACTIONS), tokens, dtype=torch.bool)
+    for row, fraction in enumerate(FRACTIONS):
+        masks[row, ranked[: min(round(fraction * len(ranked)), most)]] = False
+    return masks
+
+
 def text_scores(probability: Callable[[torch.Tensor], torch.Tensor], relevance: Sequence[float],
                 removable: Sequence[bool], ks: Sequence[float] = ERASER_KS, order: np.ndarray | None = None) -> TextScores:
-    """Comprehensiveness and sufficiency of one ranking, in one batched call of 2K + 1 inputs.
+    """ERASER's comprehensiveness and sufficiency of one ranking and its two deletion curves (most and least
+    relevant first), in one batched call of 2K + 2 (STEPS + 1) + 1 inputs.
 
     Args:
         probability: (B, T) bool keep-masks -> (B,) the target's probability on each shortened input.
         relevance: (T,) relevance per token.
         removable: (T,) bool, tokens that may be removed (not special).
+        order: the ranking itself (indices of removable tokens, most relevant first) instead of `relevance`'s.
     """
+    relevance = np.asarray(relevance, dtype=np.float64)
+    candidates = np.flatnonzero(np.asarray(removable, dtype=bool))
+    if order is None and len(candidates):
+        order = candidates[np.argsort(-relevance[candidates], kind="stable")]
     keep_without, keep_only = eraser_masks(relevance, removable, ks, order)
     everything = torch.ones(1, len(relevance), dtype=torch.bool)
+    curves = [deletion_masks(order, len(relevance)), deletion_masks(order[::-1], len(relevance))]
     with torch.no_grad():
-        values = probability(torch.cat([everything, keep_without, keep_only])).float().cpu().numpy()
-    full, without, only = values[0], values[1:1 + len(ks)], values[1 + len(ks):]
+        values = probability(torch.cat([everything, keep_without, keep_only] + curves)).float().cpu().numpy()
+    full, without, only = values[0], values[1:1 + len(ks)], values[1 + len(ks):1 + 2 * len(ks)]
+    most_first, least_first = np.split(values[1 + 2 * len(ks):], 2)
     return TextScores({k: float(full - w) for k, w in zip(ks, without)},
-                      {k: float(full - o) for k, o in zip(ks, only)}, float(full))
+                      {k: float(full - o) for k, o in zip(ks, only)}, float(full), most_first, least_first)
 
 
 def random_text_scores(probability: Callable[[torch.Tensor], torch.Tensor], removable: Sequence[bool],
                        ks: Sequence[float] = ERASER_KS, seed: int = 0, rankings: int = RANDOM_RANKINGS) -> TextScores:
-    """The random baseline: ERASER scores averaged over `rankings` seeded permutations of the removable tokens."""
+    """The random baseline: the scores and curves averaged over `rankings` seeded permutations of the removable
+    tokens."""
     generator = np.random.default_rng(seed)
     candidates = np.flatnonzero(np.asarray(removable, dtype=bool))
     runs = [text_scores(probability, np.zeros(len(removable)), removable, ks, order=generator.permutation(candidates))
             for _ in range(rankings)]
     return TextScores({k: float(np.mean([r.comprehensiveness[k] for r in runs])) for k in ks},
-                      {k: float(np.mean([r.sufficiency[k] for r in runs])) for k in ks}, runs[0].full_probability)
+                      {k: float(np.mean([r.sufficiency[k] for r in runs])) for k in ks}, runs[0].full_probability,
+                      np.mean([r.most_first for r in runs], axis=0), np.mean([r.least_first for r in runs], axis=0))
 
 
 def padded(rows: list[list[int]], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
