@@ -12,12 +12,13 @@ import streamlit as st
 import torch
 
 import models
-from models.runtime import tune_allocator
+from models.runtime import apply_thread_policy, tune_allocator
 from ui import url
 from ui.services import warm_up
 from ui.widgets import model_picker
 
 tune_allocator()  # captures reuse freed memory instead of faulting it in again (models/runtime.py)
+apply_thread_policy()  # one torch thread per model run: no oversubscribed cores under load (models/runtime.py)
 
 # A local icon: ":material/..." page icons are fetched from a font CDN, which fails (and logs errors) offline.
 ICON = Path(__file__).resolve().parent / "ui" / "icon.png"

@@ -281,7 +281,81 @@ def bench_seq2seq(name: str, source: str = "Tuesday, the 24th of November 2026",
     return {"source_tokens": len(generated.source_ids), "output_tokens": len(output), **row}
 
 
-def benchmark(repeats: int = 7, large: bool = True) -> dict:
+METHOD_TOKENS = 128  # the length the methods are timed at (the issue's: MiniLM and the bundled decoder at 128)
+
+
+def _method_inputs() -> dict[str, tuple]:
+    """(loaded, a capture with a target, the plain model's forward) per bundled model, at the methods' length."""
+    import numpy as np
+    from PIL import Image
+
+    import explain
+    import models
+
+    cases = {}
+    loaded = models.load("minilm")
+    text = text_of_length(loaded.tokenizer, METHOD_TOKENS)
+    capture = explain.capture_text(loaded, text, target="A dog lay on the rug.")
+    cases["minilm"] = (loaded, capture, _plain(loaded))
+    loaded = models.load("induction-lm")
+    words = " ".join(_WORDS[i % len(_WORDS)] for i in range(METHOD_TOKENS))
+    ids = loaded.tokenizer(words)["input_ids"][:METHOD_TOKENS]
+    cases["induction-lm"] = (loaded, explain.capture_decoder(loaded, ids, with_gradients=True), _plain(loaded))
+    loaded = models.load("shapes-vit")
+    height, width = loaded.spec.image_size
+    picture = Image.fromarray(np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8))
+    cases["shapes-vit"] = (loaded, explain.capture_image(loaded, picture, with_gradients=True), _plain(loaded))
+    loaded = models.load("iso-dates")
+    first = explain.capture_seq2seq(loaded, "Tuesday, the 24th of November 2026")
+    capture = explain.capture_seq2seq(loaded, first.source_ids, output=first.output_ids, target=3, with_gradients=True)
+    cases["iso-dates"] = (loaded, capture, _plain(loaded))
+    return cases
+
+
+def bench_methods(repeats: int = 3) -> dict[str, dict[str, dict]]:
+    """Each registered method's time on each bundled model, as a ratio to a plain forward of the same input.
+
+    The fast methods take the median of `repeats` runs, the slow ones (integrated gradients, occlusion, value
+    zeroing) one run. Integrated gradients is also given against its own steps x one forward-and-backward
+    (`saliency` is exactly one forward and one backward), occlusion and value zeroing against tokens x one forward
+    (tokens x layers layer evaluations).
+    """
+    import explain
+
+    result = {}
+    for name, (loaded, capture, plain) in _method_inputs().items():
+        inputs = {key: value.to(loaded.device) for key, value in capture.inputs.items()}
+
+        def forward() -> None:
+            with torch.inference_mode():
+                plain(**inputs)
+
+        forward_ms = _median_ms(forward, max(repeats, 5))
+        rows = {"tokens": len(capture.tokens), "forward_ms": forward_ms}
+        for method in explain.methods_for(capture, loaded):
+            runs = 1 if method.slow else repeats
+            explained = {}
+
+            def run(method_name: str = method.name) -> None:
+                explained["last"] = explain.explain_capture(capture, method_name, loaded)
+
+            elapsed = _median_ms(run, runs)
+            row = {"ms": elapsed, "ratio_to_forward": round(elapsed / forward_ms, 3)}
+            if method.name == "integrated-gradients":
+                row["completeness_gap"] = round(explained["last"].measures["completeness_gap"], 5)
+                row["steps"] = int(explained["last"].measures["steps"])
+            rows[method.name] = row
+        if "saliency" in rows and "integrated-gradients" in rows:  # saliency: one forward and one backward
+            ig = rows["integrated-gradients"]
+            ig["ratio_to_steps_forward_backward"] = round(ig["ms"] / (ig["steps"] * rows["saliency"]["ms"]), 3)
+        for slow in ("occlusion", "value-zeroing"):
+            if slow in rows:
+                rows[slow]["ratio_to_tokens_x_forward"] = round(rows[slow]["ms"] / (len(capture.tokens) * forward_ms), 3)
+        result[name] = rows
+    return result
+
+
+def benchmark(repeats: int = 7, large: bool = True, methods: bool = True) -> dict:
     """Every figure of `python -m explain bench --json`."""
     import models
 
@@ -303,4 +377,6 @@ def benchmark(repeats: int = 7, large: bool = True) -> dict:
         result["decoder"]["random-llama-8x16"] = bench_large_decoder(repeats=max(1, min(repeats, 3)))
     rows = [row for rows in result["text"].values() for row in rows.values()] + list(result["image"].values())
     result["meets_targets"] = all(row[key] <= limit for row in rows for key, limit in TARGETS.items())
+    if methods:
+        result["methods"] = bench_methods(repeats=max(1, min(repeats, 3)))
     return result

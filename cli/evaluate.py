@@ -1,15 +1,15 @@
 """`python -m explain evaluate`: an image model on generated scenes whose object masks are known.
 
-For each held-out scene (``training.scenes``, evaluation seed range >= 10**6) this
-runs one forward + backward pass per object class through the project's own
-capture (``explain.capture_image``), and scores (explain.metrics):
+For each held-out scene (``training.scenes``, evaluation seed range >= 10**6) this runs the project's own
+capture (``explain.capture_image``) per object class and every chosen method of the registry, and scores
+(explain.metrics):
 
 * classification: macro F1 and exact match at threshold 0.5;
-* the pointing game for gradient rollout (targeted at each object's class),
-  attention rollout and raw attention (last layer's [CLS] row, heads averaged;
-  both class-agnostic, the same map for every object of a scene);
-* class sensitivity of gradient rollout on scenes with two or more objects;
-* a random-pointer baseline.
+* the pointing game of every method (those that explain a class targeted at each object's class; the others,
+  such as attention, rollout, ALTI and value zeroing, the same map for every object of a scene);
+* class sensitivity of the methods that explain a class, on scenes with two or more objects;
+* a random-pointer baseline;
+* perturbation curves (deletion, insertion, negative perturbation, the area between them) and localisation.
 
 Geometry (patch grid, prefix tokens, input size) is read from the model's spec.
 """
@@ -35,7 +35,8 @@ def _rate(hits: list[bool]) -> float | None:
     return float(np.mean(hits)) if hits else None
 
 
-def evaluate(model_name: str = "shapes-vit", n_scenes: int = 2000, seed: int = EVAL_SEED, perturbation: bool = True) -> dict:
+def evaluate(model_name: str = "shapes-vit", n_scenes: int = 2000, seed: int = EVAL_SEED, perturbation: bool = True,
+             methods: tuple[str, ...] = ()) -> dict:
     """Classification and localisation figures of an image model on held-out generated scenes.
 
     Per scene: one ``capture_image`` per object, targeted at the object's class (forward +
@@ -59,6 +60,7 @@ def evaluate(model_name: str = "shapes-vit", n_scenes: int = 2000, seed: int = E
         model_name: a registered image model (or checkpoint directory) trained on ``CLASS_NAMES``.
         n_scenes: number of scenes.
         seed: scene seed, >= 10**6 (never used by training); default ``EVAL_SEED``.
+        methods: registered method names (default: every one that applies to the model).
 
     Returns:
         A JSON-serialisable dict::
@@ -66,13 +68,14 @@ def evaluate(model_name: str = "shapes-vit", n_scenes: int = 2000, seed: int = E
             {"model", "n_scenes", "seed", "generator_version", "seconds",
              "n_objects": {"single", "multi"},
              "classification": {"macro_f1", "exact_match", "threshold", "per_class_f1": {name: f1}},
-             "pointing_game": {method: {"single", "multi", "all"}} for gradient_rollout,
-                              attention_rollout, raw_attention,
-             "class_sensitivity": {"gradient_rollout", "random_pointer", "n_objects"},
+             "pointing_game": {method: {"single", "multi", "all"}} for every method, by its registered name,
+             "class_sensitivity": {method: rate} for every method that explains a class, and
+                                  "random_pointer", "n_objects",
              "random_pointer": {"single", "multi", "all"},
-             "faithfulness": {method: {"deletion_auc", "insertion_auc", "negative_perturbation_auc",
+             "seconds_per_map": {method: mean seconds},
+             "faithfulness": {method: {"deletion_auc", "insertion_auc", "negative_perturbation_auc", "abpc",
                                        "pixel_accuracy", "mean_iou", "average_precision"}}
-                 for gradient_rollout, attention_rollout, raw_attention and random}
+                 for every method and "random"}
 
         Faithfulness (unless `perturbation` is False): per object, its class's probability under
         deletion, insertion and negative perturbation of each method's map (explain.faithfulness) and
@@ -98,79 +101,87 @@ def evaluate(model_name: str = "shapes-vit", n_scenes: int = 2000, seed: int = E
     if height != width:
         raise ValueError(f"Scenes are square; '{spec.name}' takes {height}x{width} inputs.")
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one small image at a time: extra threads only spin, badly on shared cores
-    try:
-        return _evaluate_scenes(loaded, n_scenes, seed, perturbation)
-    finally:
-        torch.set_num_threads(threads)
+    chosen = [explain.get_method(name) for name in methods]
+    return _evaluate_scenes(loaded, n_scenes, seed, perturbation, chosen)
 
 
-FAITHFULNESS_KEYS = ("deletion_auc", "insertion_auc", "negative_perturbation_auc", "pixel_accuracy", "mean_iou",
-                     "average_precision")
+FAITHFULNESS_KEYS = ("deletion_auc", "insertion_auc", "negative_perturbation_auc", "abpc", "pixel_accuracy",
+                     "mean_iou", "average_precision")
 
 
-def _evaluate_scenes(loaded: LoadedModel, n_scenes: int, seed: int, perturbation: bool = True) -> dict:
-    """The body of ``evaluate`` once the model is loaded and checked; same return value."""
+def _evaluate_scenes(loaded: LoadedModel, n_scenes: int, seed: int, perturbation: bool = True,
+                     chosen: list | None = None) -> dict:
+    """The body of ``evaluate`` once the model is loaded and checked; same return value.
+
+    Per scene, the maps of the methods that explain no class (attention, rollout, ALTI, value zeroing...) are made
+    once and scored against every object; the others are made per object, targeted at its class. Each map's
+    perturbed images go through the model in one pass that gives every class's probability.
+    """
     spec = loaded.spec
     height = spec.image_size[0]
     grid = spec.patch_grid
     n_patches = grid[0] * grid[1]
     start = time.perf_counter()
     probs, labels = [], []
-    hits: dict[str, dict[str, list[bool]]] = {
-        m: {"single": [], "multi": []} for m in ("gradient_rollout", "attention_rollout", "raw_attention")
-    }
+    hits: dict[str, dict[str, list[bool]]] = {}
     random_hits: dict[str, list[float]] = {"single": [], "multi": []}
-    sensitive: list[bool] = []
+    sensitive: dict[str, list[bool]] = {}
     random_sensitive: list[float] = []
-    faithful: dict[str, list[dict[str, float]]] = {m: [] for m in ("gradient_rollout", "attention_rollout",
-                                                                   "raw_attention", "random")}
+    faithful: dict[str, list[dict[str, float]]] = {}
+    seconds: dict[str, list[float]] = {}
     all_patches = [(r, c) for r in range(grid[0]) for c in range(grid[1])]
     scores = fx.class_scores(loaded.model, spec.multi_label)
+    block = 3 * (fx.STEPS + 1)
+
+    def explained(capture, method) -> np.ndarray:  # noqa: ANN001
+        explanation = explain.explain_capture(capture, method.name, loaded)
+        seconds.setdefault(method.name, []).append(explanation.seconds)
+        return explanation.grid.float().numpy()
+
     for number, scene in enumerate(make_scenes(n_scenes, seed=seed, size=height)):
         image = Image.fromarray(scene.image)
         split = "multi" if len(scene.classes) >= 2 else "single"
         objects = patch_masks(scene.masks, grid)  # (K, rows, cols)
         grown = dilate(objects)
+        first = explain.capture_image(loaded, image, target=int(scene.classes[0]))
+        methods = chosen or explain.methods_for(first, loaded)
+        probs.append(first.scores.numpy())
+        labels.append(scene.labels)
+        # maps that explain no class: one per scene; their perturbed images (and the random rankings') share a pass
+        agnostic = {method.name: explained(first, method) for method in methods if not method.needs_target}
+        if perturbation:
+            pixel_values = first.inputs["pixel_values"]
+            shared = fx.forward_in_chunks(scores, torch.cat(
+                [fx.curve_batch(pixel_values, m, grid) for m in agnostic.values()]
+                + [fx.random_batch(pixel_values, grid, seed=seed + number)])).numpy()
         for k, class_index in enumerate(scene.classes.tolist()):
-            capture = explain.capture_image(loaded, image, target=int(class_index))
-            if k == 0:  # attentions and scores do not depend on the target
-                probs.append(capture.scores.numpy())
-                labels.append(scene.labels)
-                rollout = explain.explain_capture(capture, "rollout").grid
-                raw = explain.explain_capture(capture, "attention").grid
-                agnostic = {"attention_rollout": top_patch(rollout.numpy()),
-                            "raw_attention": top_patch(raw.numpy())}
-                if perturbation:
-                    # The class-agnostic maps and the random rankings perturb the same images for every object
-                    # of the scene: one pass gives every class's probability for all of them.
-                    pixel_values = loaded.processor(images=image, return_tensors="pt")["pixel_values"]
-                    agnostic_maps = {"attention_rollout": rollout.numpy(), "raw_attention": raw.numpy()}
-                    shared = fx.forward_in_chunks(scores, torch.cat(
-                        [fx.curve_batch(pixel_values, m, grid) for m in agnostic_maps.values()]
-                        + [fx.random_batch(pixel_values, grid, seed=seed + number)])).numpy()
-            relevance = explain.explain_capture(capture, "gradient-rollout").grid.numpy()
+            capture = first if k == 0 else explain.capture_image(loaded, image, target=int(class_index))
+            maps = dict(agnostic)
+            maps.update({method.name: explained(capture, method) for method in methods if method.needs_target})
             if perturbation:
-                mask, block = scene.masks[k], 3 * (fx.STEPS + 1)
-                own = fx.forward_in_chunks(scores, fx.curve_batch(pixel_values, relevance, grid)).numpy()[:, class_index]
-                rows = {"gradient_rollout": (fx.curves_from(own), relevance)}
-                for i, (method, grid_map) in enumerate(agnostic_maps.items()):
-                    rows[method] = (fx.curves_from(shared[i * block:(i + 1) * block, class_index]), grid_map)
+                rows = {}
+                for i, (name, grid_map) in enumerate(agnostic.items()):
+                    rows[name] = (fx.curves_from(shared[i * block:(i + 1) * block, class_index]), grid_map)
+                targeted = [name for name in maps if name not in agnostic]
+                if targeted:
+                    own = fx.forward_in_chunks(scores, torch.cat(
+                        [fx.curve_batch(pixel_values, maps[name], grid) for name in targeted])).numpy()[:, class_index]
+                    for i, name in enumerate(targeted):
+                        rows[name] = (fx.curves_from(own[i * block:(i + 1) * block]), maps[name])
                 random_map = np.random.default_rng(seed + 1000 * number + k).random(grid)
-                rows["random"] = (fx.random_curves_from(shared[len(agnostic_maps) * block:, class_index]), random_map)
-                for method, (curves, grid_map) in rows.items():
-                    faithful[method].append({f"{name}_auc": value for name, value in curves.aucs.items()}
-                                            | localisation_scores(grid_map, mask))
-            gradient_top = top_patch(relevance)
-            hits["gradient_rollout"][split].append(bool(grown[k][gradient_top]))
-            for method, patch in agnostic.items():
-                hits[method][split].append(bool(grown[k][patch]))
+                rows["random"] = (fx.random_curves_from(shared[len(agnostic) * block:, class_index]), random_map)
+                for name, (curves, grid_map) in rows.items():
+                    faithful.setdefault(name, []).append(
+                        {f"{curve}_auc": value for curve, value in curves.aucs.items()} | {"abpc": curves.abpc}
+                        | localisation_scores(grid_map, scene.masks[k]))
+            for name, grid_map in maps.items():
+                patch = top_patch(grid_map)
+                hits.setdefault(name, {"single": [], "multi": []})[split].append(bool(grown[k][patch]))
+                if split == "multi" and name not in agnostic:
+                    sensitive.setdefault(name, []).append(is_class_sensitive(patch, k, objects))
             random_hits[split].append(float(grown[k].sum()) / n_patches)
             if split == "multi":
-                sensitive.append(is_class_sensitive(gradient_top, k, objects))
-                random_sensitive.append(
-                    float(np.mean([is_class_sensitive(p, k, objects) for p in all_patches])))
+                random_sensitive.append(float(np.mean([is_class_sensitive(p, k, objects) for p in all_patches])))
 
     probs_array, labels_array = np.stack(probs), np.stack(labels)
     macro, per_class = macro_f1(probs_array, labels_array)
@@ -190,9 +201,10 @@ def _evaluate_scenes(loaded: LoadedModel, n_scenes: int, seed: int, perturbation
         "classification": {"macro_f1": macro, "exact_match": exact, "threshold": THRESHOLD,
                            "per_class_f1": dict(zip(CLASS_NAMES, per_class))},
         "pointing_game": {method: splits(values) for method, values in hits.items()},
-        "class_sensitivity": {"gradient_rollout": _rate(sensitive), "random_pointer": _rate(random_sensitive),
-                              "n_objects": len(sensitive)},
+        "class_sensitivity": {**{method: _rate(values) for method, values in sensitive.items()},
+                              "random_pointer": _rate(random_sensitive), "n_objects": len(random_sensitive)},
         "random_pointer": splits(random_hits),
+        "seconds_per_map": {method: float(np.mean(values)) for method, values in seconds.items()},
         **({"faithfulness": {method: {key: float(np.nanmean([row[key] for row in rows])) for key in FAITHFULNESS_KEYS}
                              for method, rows in faithful.items()}} if perturbation else {}),
     }

@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="time capture, rollout and gradient rollout")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--repeats", type=int, default=7)
+    bench.add_argument("--no-methods", action="store_true",
+                       help="skip each registered method's time on each bundled model (a few minutes)")
     bench.add_argument("--no-large", action="store_true",
                        help="skip the random 8-layer x 16-head Llama at 1,024 tokens (about a minute on 2 cores)")
 
@@ -296,7 +298,7 @@ def run_models(_: argparse.Namespace) -> None:
 def run_bench(args: argparse.Namespace) -> None:
     from cli.bench import benchmark
 
-    result = benchmark(repeats=max(1, args.repeats), large=not args.no_large)
+    result = benchmark(repeats=max(1, args.repeats), large=not args.no_large, methods=not args.no_methods)
     print(json.dumps(result, indent=2) if args.json else json.dumps(result))
 
 
@@ -321,7 +323,10 @@ def run_evaluate(args: argparse.Namespace) -> None:
         return
     if args.scenes < 1:
         raise CliError("--scenes must be at least 1.")
-    options = {"model_name": args.model, "n_scenes": args.scenes, "perturbation": not args.no_perturbation}
+    for method in args.method:
+        get_method(method)
+    options = {"model_name": args.model, "n_scenes": args.scenes, "perturbation": not args.no_perturbation,
+               "methods": tuple(args.method)}
     if args.seed is not None:
         options["seed"] = args.seed
     print(json.dumps(evaluation.evaluate(**options), indent=2))
@@ -362,9 +367,10 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for bad input, with one sentence on stderr)."""
-    from models.runtime import tune_allocator
+    from models.runtime import apply_thread_policy, tune_allocator
 
     tune_allocator()
+    apply_thread_policy()
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)

@@ -21,6 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from models.runtime import apply_thread_policy  # noqa: E402
+
+apply_thread_policy()  # as every program does: one torch thread per model run (models/runtime.py)
+
 TEXT_LABELS = {0: "negative", 1: "positive"}
 IMAGE_LABELS = {0: "circle", 1: "square", 2: "triangle"}
 IMAGE_SIZE = 32  # tiny image models: 32x32 input, 8x8 patches -> a 4x4 grid

@@ -18,7 +18,7 @@ import explain
 import models
 from explain import DecoderCapture, ImageCapture, Seq2SeqCapture, TextCapture
 from models import LoadedModel, ModelKind, ModelLoadError
-from models.runtime import release_free_memory
+from models.runtime import apply_thread_policy, release_free_memory
 from ui.cache import DEFAULT_MODELS_MB, DEFAULT_RESULTS_MB, ByteBudgetCache, budget_mb
 
 @st.cache_resource(show_spinner=False)
@@ -46,6 +46,7 @@ def warm_up(name: str) -> threading.Thread:
     the model meanwhile waits for this load instead of starting another (see ByteBudgetCache).
     """
     def load() -> None:
+        apply_thread_policy()
         try:
             models_cache().get_or_compute(("model", name), lambda: models.load(name), _parameter_bytes)
         except ModelLoadError:

@@ -233,7 +233,22 @@ def integrated_gradients(
     rule: str = DEFAULT_RULE,
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> tuple[torch.Tensor, float]:
-    """Integrated gradients from zero embeddings, summed over the hidden dimension, and the completeness gap.
+    """Integrated gradients and its completeness gap: see `integrate` (which also says how many points it used)."""
+    relevance, gap, _ = integrate(loaded, inputs, score, steps, batch_size, rule, tolerance)
+    return relevance, gap
+
+
+def integrate(
+    loaded: LoadedModel,
+    inputs: dict[str, Any],
+    score: Score,
+    steps: int = DEFAULT_STEPS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    rule: str = DEFAULT_RULE,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> tuple[torch.Tensor, float, int]:
+    """Integrated gradients from zero embeddings, summed over the hidden dimension, the completeness gap and the
+    number of points of the line whose gradient was taken.
 
     Args:
         loaded: a model from `models.load`.
@@ -246,7 +261,7 @@ def integrated_gradients(
         tolerance: see `steps`.
 
     Returns:
-        (relevance (T,) float32, signed; completeness gap |sum - (S(E) - S(0))| / |S(E) - S(0)|).
+        (relevance (T,) float32, signed; completeness gap |sum - (S(E) - S(0))| / |S(E) - S(0)|; points used).
 
     Raises:
         ValueError: steps or batch_size below 1, or an unknown rule.
@@ -263,6 +278,7 @@ def integrated_gradients(
         alphas, values, terms = adaptive_path(evaluate, steps, tolerance, batch_size)
         relevance = (panel_weights(alphas)[:, None] * terms.double()).sum(dim=0)  # (T,)
         target, baseline = float(values[-1]), float(values[0])
+        used = len(alphas)  # every point of the line whose score and gradient were taken, the baseline included
     elif rule == "gausslegendre":
         nodes, weights = np.polynomial.legendre.leggauss(steps)
         _, terms = evaluate(torch.from_numpy((nodes + 1) / 2))
@@ -270,9 +286,10 @@ def integrated_gradients(
         with torch.no_grad():
             ends = scores_of(score, forward_from_embeddings(loaded, inputs, torch.cat([embeddings, 0 * embeddings])), 2)
         target, baseline = float(ends[0]), float(ends[1])
+        used = steps
     else:
         raise ValueError(f"Unknown integration rule '{rule}': choose one of {', '.join(IG_RULES)}.")
-    return relevance.float(), completeness_gap(float(relevance.sum()), target, baseline)
+    return relevance.float(), completeness_gap(float(relevance.sum()), target, baseline), used
 
 
 # ----------------------------------------------------------------------------- registered methods
@@ -302,5 +319,6 @@ def input_x_gradient_method(capture: Capture, loaded: LoadedModel) -> Explanatio
           prefer="When the shares must add up (completeness): the axiomatic gradient method, at tens to a couple of "
                  "hundred forward-and-backward passes.")
 def integrated_gradients_method(capture: Capture, loaded: LoadedModel, *, steps: int = DEFAULT_STEPS) -> Explanation:
-    relevance, gap = integrated_gradients(loaded, model_inputs(capture, loaded), target_score(capture), steps=steps)
-    return Explanation("integrated-gradients", over_tokens(capture, relevance), measures={"completeness_gap": gap})
+    relevance, gap, used = integrate(loaded, model_inputs(capture, loaded), target_score(capture), steps=steps)
+    return Explanation("integrated-gradients", over_tokens(capture, relevance),
+                       measures={"completeness_gap": gap, "steps": float(used)})
