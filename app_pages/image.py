@@ -6,6 +6,7 @@ import explain
 from models import IMAGE
 from ui import url, views, widgets
 from ui.notices import capture_or_message
+from ui.panels import methods as methods_panel
 from ui.panels.faithfulness import image_panel
 from ui.services import image_capture
 from viz.bars import scores_bar
@@ -26,9 +27,10 @@ if loaded.spec.name == "shapes-vit" and not choice.sample and choice.image.size 
                "sidebar (vit-base, deit-tiny, ...) or any Hugging Face image classifier under 'other'.")
 
 classes = ["predicted class"] + list(loaded.spec.labels)
-chosen = url.selectbox("Class explained by gradient rollout", classes, "im_class", classes[0])
+explained = url.selectbox("Class explained (gradient rollout, the gradient methods, occlusion, AttnLRP)", classes,
+                          "im_class", classes[0])
 capture = capture_or_message(image_capture, model_name, choice.digest, choice.image,
-                             None if chosen == classes[0] else chosen)
+                             None if explained == classes[0] else explained)
 if capture is None:
     st.stop()
 
@@ -37,6 +39,9 @@ with st.sidebar:
     cmap = widgets.colormap("im", "inferno")
     opacity = url.slider("Opacity", 0.0, 1.0, "im_opacity", 0.55, step=0.05)
     smooth = url.toggle("Smooth upsampling", "im_smooth", True)
+    st.markdown("### Methods")
+    chosen = methods_panel.choose("im", capture, loaded, on=st.sidebar)
+    absolute = methods_panel.absolute_toggle("im")
     st.markdown("### Rollout options")
     fusion, discard, start = widgets.rollout_options("im", capture.layers)
 
@@ -63,58 +68,59 @@ with right:
             if not verdict["false_alarms"] and not verdict["missed"]:
                 lines.append(":green[Every class is right.]")
         st.markdown("  \n".join(lines))
-st.markdown(f"Gradient rollout explains **{capture.target_label}**.")
+st.markdown(f"The methods that explain a class explain **{capture.target_label}**.")
 
 rows, cols = capture.grid
 patches = [f"{r},{c}" for r in range(rows) for c in range(cols)]
-options = dict(head_fusion=fusion, discard_ratio=discard, start_layer=start)
-tab_attention, tab_rollout, tab_gradient, tab_all, tab_faithful = st.tabs(
-    ["Attention", "Rollout", "Gradient rollout", "All methods", "Is this faithful?"])
+options = {"rollout": dict(head_fusion=fusion, discard_ratio=discard, start_layer=start),
+           "gradient-rollout": dict(start_layer=start)}
+tab_attention, tab_methods, tab_faithful = url.tabs(["Attention", "Methods", "Is this faithful?"], "im_tab")[0]
+chosen_tab = st.session_state["im_tab"]
 
 
-def show(grid, title: str, key: str, highlight=None, value_label: str = "relevance") -> None:  # noqa: ANN001
-    st.plotly_chart(image_overlay_figure(capture.image, grid, title=title, colormap=cmap, opacity=opacity,
-                                         smooth=smooth, highlight_patch=highlight, value_label=value_label),
-                    config=PLOTLY_CONFIG, key=key)
-    st.download_button("Overlay (PNG)", to_png_bytes(overlay(capture.image, grid, cmap, opacity, smooth)),
-                       file_name=f"{key}.png", mime="image/png", key=f"{key}_png")
-    st.download_button("Relevance grid (NPZ)", widgets.npz_bytes(relevance=grid, image=capture.image),
-                       file_name=f"{key}.npz", mime="application/octet-stream", key=f"{key}_npz")
+def downloads(grid, key: str, colormap: str) -> None:  # noqa: ANN001
+    left, right = st.columns(2)
+    left.download_button("Overlay (PNG)", to_png_bytes(overlay(capture.image, grid, colormap, opacity, smooth)),
+                         file_name=f"{key}.png", mime="image/png", key=f"{key}_png")
+    right.download_button("Relevance grid (NPZ)", widgets.npz_bytes(relevance=grid, image=capture.image),
+                          file_name=f"{key}.npz", mime="application/octet-stream", key=f"{key}_npz")
 
 
 with tab_attention:
-    layer, head = widgets.layer_head("im", capture.layers, capture.heads)
-    query = url.selectbox("Attention from", ["[CLS]"] + patches, "im_query", "[CLS]",
-                          help="[CLS], or any patch (row,col): whose attention to draw.")
-    query_index = 0 if query == "[CLS]" else capture.prefix_tokens + patches.index(query)
-    matrix = explain.layer_attention(capture.attentions, layer, head)
-    grid = capture.grid_of(matrix[query_index]).numpy()
-    highlight = None if query == "[CLS]" else tuple(int(v) for v in query.split(","))
-    show(grid, f"Layer {layer}, {'mean of heads' if head is None else f'head {head}'}, from {query}", "attention",
-         highlight, value_label="attention")
+    if chosen_tab == "Attention":
+        layer, head = widgets.layer_head("im", capture.layers, capture.heads)
+        query = url.selectbox("Attention from", ["[CLS]"] + patches, "im_query", "[CLS]",
+                              help="[CLS], or any patch (row,col): whose attention to draw.")
+        query_index = 0 if query == "[CLS]" else capture.prefix_tokens + patches.index(query)
+        matrix = explain.layer_attention(capture.attentions, layer, head)
+        grid = capture.grid_of(matrix[query_index]).numpy()
+        highlight = None if query == "[CLS]" else tuple(int(v) for v in query.split(","))
+        st.plotly_chart(image_overlay_figure(capture.image, grid, colormap=cmap, opacity=opacity, smooth=smooth,
+                                             highlight_patch=highlight, value_label="attention",
+                                             title=f"Layer {layer}, {'mean of heads' if head is None else f'head {head}'}, "
+                                                   f"from {query}"), config=PLOTLY_CONFIG, key="attention")
+        downloads(grid, "attention", cmap)
 
-with tab_rollout:
-    show(explain.explain_capture(capture, "rollout", **options).grid.numpy(), "Attention rollout", "rollout")
+results = {}
+if chosen_tab != "Attention":
+    results = methods_panel.explanations((model_name, choice.digest, capture.target_index), capture, loaded, chosen,
+                                         options)
+shown = [m for m in chosen if m.name in results]
 
-with tab_gradient:
-    show(explain.explain_capture(capture, "gradient-rollout", start_layer=start).grid.numpy(),
-         f"Gradient rollout for {capture.target_label}", "gradient_rollout")
-
-with tab_all:
-    columns = st.columns(3)
-    grids = {
-        "Raw attention (last layer, [CLS])": explain.explain_capture(capture, "attention").grid.numpy(),
-        "Attention rollout": explain.explain_capture(capture, "rollout", **options).grid.numpy(),
-        f"Gradient rollout: {capture.target_label}": explain.explain_capture(capture, "gradient-rollout", start_layer=start).grid.numpy(),
-    }
-    for (title, grid), column in zip(grids.items(), columns):
-        with column:
-            st.plotly_chart(image_overlay_figure(capture.image, grid, title=title, colormap=cmap, opacity=opacity, smooth=smooth,
-                                                 value_label="attention" if title.startswith("Raw") else "relevance"),
-                            config=PLOTLY_CONFIG, key=f"all_{title}")
+with tab_methods:
+    if chosen_tab == "Methods":
+        if not chosen:
+            st.info("Choose methods in the sidebar.")
+        for row in range(0, len(shown), 3):
+            for method, column in zip(shown[row:row + 3], st.columns(3)):
+                with column:
+                    title = f"{method.label}: {capture.target_label}" if method.needs_target else method.label
+                    methods_panel.image_view(method, results[method.name], capture.image, f"all_{method.name}", cmap,
+                                             opacity, smooth, absolute, title)
+                    downloads(results[method.name].grid.float().numpy(), method.name, cmap)
 
 with tab_faithful:
-    maps = {"raw attention": explain.explain_capture(capture, "attention").grid.numpy(),
-            "attention rollout": explain.explain_capture(capture, "rollout", **options).grid.numpy(),
-            "gradient rollout": explain.explain_capture(capture, "gradient-rollout", start_layer=start).grid.numpy()}
-    image_panel((model_name, choice.digest, capture.target_index, fusion, discard, start), loaded, capture, maps)
+    if chosen_tab == "Is this faithful?" and shown:
+        image_panel((model_name, choice.digest, capture.target_index, fusion, discard, start, tuple(results)), loaded,
+                    capture, {m.label.lower(): results[m.name].grid.float().numpy() for m in shown},
+                    {m.label.lower(): results[m.name].seconds for m in shown})

@@ -2,15 +2,14 @@
 
 import streamlit as st
 
-import explain
 from ui import url, views, widgets
 from ui.examples import LABEL_EXAMPLES, PROBE_EXAMPLES
 from ui.notices import capture_or_message, input_notices
+from ui.panels import methods as methods_panel
 from ui.panels.faithfulness import text_panel
 from ui.services import text_capture
-from viz.bars import relevance_bar, scores_bar
+from viz.bars import scores_bar
 from viz.plotting import PLOTLY_CONFIG
-from viz.tokens import tokens_html
 
 st.title("Text rollout")
 st.caption("Which input tokens the model's output draws on: one layer's raw attention, attention rollout through all layers, and gradient rollout for a chosen target.")
@@ -43,12 +42,14 @@ with st.sidebar:
     hide = url.toggle("Hide [CLS]/[SEP]", "tr_hide", True)
     merge = url.toggle("Merge word pieces into words", "tr_merge")
     cmap = widgets.colormap("tr", "reds")
+    absolute = methods_panel.absolute_toggle("tr")
 
 has_target = loaded.spec.classifier or target is not None or bool(labels)
 capture = capture_or_message(text_capture, model_name, text, pair, target, labels, has_target)
 if capture is None:
     st.stop()
 input_notices(capture, loaded)
+chosen = methods_panel.choose("tr", capture, loaded)
 
 if capture.scores is not None and len(capture.score_labels) > 1:
     similarity = not loaded.spec.classifier  # zero-shot scores are cosine similarities in [-1, 1]
@@ -60,36 +61,37 @@ if capture.scores is not None and len(capture.score_labels) > 1:
 if capture.target_label is not None:
     st.markdown(f"Gradient target: **{capture.target_label}** (value {capture.target_value:.3f}).")
 
-methods = {
-    "attention": ("Raw attention", dict(layer=raw_layer)),
-    "rollout": ("Attention rollout", dict(head_fusion=fusion, discard_ratio=discard, start_layer=start)),
-    "gradient-rollout": ("Gradient rollout", dict(start_layer=start)),
-}
-columns = st.columns(3)
-table = {}
+options = {"attention": dict(layer=raw_layer),
+           "rollout": dict(head_fusion=fusion, discard_ratio=discard, start_layer=start),
+           "gradient-rollout": dict(start_layer=start)}
+runnable = [m for m in chosen if not m.needs_target or capture.target is not None]
+if len(runnable) < len(chosen):
+    st.info("Gradient rollout, the gradient methods, occlusion and AttnLRP explain a target: give a probe sentence or "
+            "zero-shot labels.")
+results = methods_panel.explanations((model_name, text, pair, target, labels), capture, loaded, runnable, options)
 words = views.shown_tokens(capture, merge, hide)
-for (method, (title, options)), column in zip(methods.items(), columns):
-    with column:
-        st.markdown(f"**{title}**")
-        if method == "gradient-rollout" and capture.weighted is None:
-            st.info("Needs a target: a probe sentence or zero-shot labels.")
-            continue
-        explanation = explain.explain_capture(capture, method, **options)
-        values, tokens = views.text_relevance(capture, explanation.relevance, merge, hide)
-        table[title] = values
-        st.html(tokens_html(words["texts"], values, colormap=cmap, spaces=words["spaces"], special=words["special"]))
-        st.plotly_chart(relevance_bar(tokens, values, title=title, colormap=cmap), config=PLOTLY_CONFIG, key=f"tr_bar_{method}")
+table = {}
+shown = [m for m in runnable if m.name in results]
+for row in range(0, len(shown), 3):
+    for method, column in zip(shown[row:row + 3], st.columns(3)):
+        with column:
+            values, tokens = views.text_relevance(capture, results[method.name].relevance, merge, hide)
+            table[method.label] = values
+            methods_panel.text_view(method, results[method.name], values, words, tokens, f"tr_bar_{method.name}", cmap,
+                                    absolute)
 
-if capture.target_label is not None:
+if capture.target_label is not None and shown:
     st.subheader("Is this faithful?")
-    relevances = {title.lower(): explain.explain_capture(capture, method, **options).relevance.float().numpy()
-                  for method, (title, options) in methods.items() if method != "gradient-rollout" or capture.weighted is not None}
-    text_panel((model_name, text, pair, target, labels, fusion, discard, start, raw_layer), loaded, capture, relevances)
+    text_panel((model_name, text, pair, target, labels, fusion, discard, start, raw_layer, tuple(results)), loaded,
+               capture, {m.label.lower(): results[m.name].relevance.float().numpy() for m in shown},
+               {m.label.lower(): results[m.name].seconds for m in shown})
 
 if table:
     import pandas as pd
 
     frame = pd.DataFrame(table, index=tokens)
     st.download_button("Relevance per token (CSV)", frame.to_csv().encode(), file_name="relevance.csv", mime="text/csv")
-st.caption("Colours are scaled per method (min to max); exact values are in each token's tooltip and in the CSV. "
-           "Gradient rollout shows the rows of R - I: what attention carried beyond each token's own residual path.")
+st.caption("Unsigned methods are coloured from their lowest to their highest value; signed ones (input x gradient, "
+           "integrated gradients, occlusion, AttnLRP) blue below zero and red above on a scale symmetric about zero. "
+           "Exact values are in each token's tooltip and in the CSV. Gradient rollout shows the rows of R - I: what "
+           "attention carried beyond each token's own residual path.")

@@ -3,12 +3,11 @@ field), and the state every page shares: one sentence, kept across pages and in 
 
 from __future__ import annotations
 
-import base64
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_app_pages import APP, OTHER, assert_clean, figure, start
+from test_app_pages import APP, OTHER, array, assert_clean, figure, open_tab, start
 
 PROMPT = "The cat sat on the mat. The cat sat on the"
 
@@ -16,14 +15,6 @@ PROMPT = "The cat sat on the mat. The cat sat on the"
 @pytest.fixture(autouse=True)
 def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-
-def array(value) -> np.ndarray:  # noqa: ANN001
-    """A plotly JSON array: a list, or a typed array {"dtype", "bdata" (base64), "shape"}."""
-    if isinstance(value, dict):
-        shape = tuple(int(n) for n in str(value.get("shape", "-1")).split(","))
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).reshape(shape)
-    return np.array(value, dtype=float)
 
 
 def with_model(kind: str, directory: str, page: str) -> AppTest:
@@ -51,6 +42,7 @@ def test_decoder_page_masks_the_future_and_explains_each_generated_token(tiny_ch
     attention = array(heatmap["data"][0]["z"])
     assert np.isnan(attention[drawn_masked]).all() and not np.isnan(attention[~drawn_masked]).any()
     # one generated token: relevance bars stop at its position
+    open_tab(at, "dec_tab", "Relevance of one token")
     options = at.selectbox(key="dec_position").options
     assert len(options) == 4 and "generated #1" in options[0]
     first = at.session_state["dec_position"]  # the query position that predicts the first generated token
@@ -60,10 +52,12 @@ def test_decoder_page_masks_the_future_and_explains_each_generated_token(tiny_ch
     assert position == first + 1
     bars = figure(at, "dec_bar_gradient-rollout")["data"][0]
     assert len(bars["x"]) == position + 1
+    open_tab(at, "dec_tab", "Every generated token")
     table = figure(at, "dec_table")
     assert len(table["data"][0]["y"]) == 3  # three generated tokens
     at.radio(key="dec_table_method").set_value("rollout").run()
     assert_clean(at)
+    open_tab(at, "dec_tab", "Heads")
     assert figure(at, "heads_previous")["data"][0]["z"]  # previous-token scores per head
     assert at.query_params["prompt"] == PROMPT and at.query_params["dec_generate"] == "3"
 
@@ -89,13 +83,16 @@ def test_seq2seq_page_cross_attention_and_one_token(tiny_checkpoints) -> None:
     assert "source token" in cross["layout"]["xaxis"]["title"]["text"]
     assert "output token" in cross["layout"]["yaxis"]["title"]["text"]
     outputs = len(cross["data"][0]["y"])
+    open_tab(at, "s2s_tab", "Relevance of one output token")
     assert outputs == len(at.selectbox(key="s2s_token").options) and outputs > 3
     at.selectbox(key="s2s_token").select(2).run()
     assert_clean(at)
     assert len(figure(at, "s2s_out_gradient-rollout")["data"][0]["x"]) == 3  # start token + two outputs
+    open_tab(at, "s2s_tab", "Cross-attention")
     at.selectbox(key="s2s_cross_layer").select(0)
     at.selectbox(key="s2s_cross_head").select(1).run()
     assert "decoder layer 0 · head 1" in figure(at, "s2s_cross_map")["layout"]["title"]["text"]
+    open_tab(at, "s2s_tab", "Decoder self-attention")
     decoder_map = figure(at, "s2s_dec_map")
     assert len(decoder_map["data"]) == 2  # masked future drawn apart
     assert at.query_params["source"] == "24 November 2026"

@@ -7,10 +7,12 @@ the sidebar's "other" field and fed a generated PNG through the file uploader (s
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -43,6 +45,22 @@ def start(page: str | None = None, query: dict[str, str] | None = None) -> AppTe
 
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
+
+
+def array(value) -> np.ndarray:  # noqa: ANN001
+    """A plotly JSON array: a list, or a typed array {"dtype", "bdata" (base64), "shape"}."""
+    if isinstance(value, dict):
+        shape = tuple(int(n) for n in str(value.get("shape", "-1")).split(","))
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).reshape(shape)
+    return np.array(value, dtype=float)
+
+
+def open_tab(at: AppTest, key: str, label: str) -> None:
+    """Choose a tab whose choice lives in the URL (ui/url.tabs): the page then draws that tab's content."""
+    at.session_state[key] = label
+    at.run()
+    assert_clean(at)
+    assert at.query_params[key] == label
 
 
 def figure(at: AppTest, key_part: str) -> dict:
@@ -140,7 +158,7 @@ def test_text_rollout_labels_probe_and_token_options() -> None:
     at.text_input(key="tr_labels").input(" , ").run()
     assert_clean(at)
     assert any("label" in w.value for w in at.warning)
-    assert any("Needs a target" in i.value for i in at.info)
+    assert any("explain a target" in i.value for i in at.info)
 
     at.radio(key="tr_mode").set_value("probe").run()
     at.text_input(key="tr_probe").input("A dog lay on the rug.").run()
@@ -228,10 +246,19 @@ def test_image_page_class_selector_and_tabs(image_app_setup: dict) -> None:
     at = image_app("app_pages/image.py", image_app_setup)
     give_image(at, "im", image_app_setup)
     assert not at.error, [e.value for e in at.error]
-    assert len(at.tabs) == 5  # attention, rollout, gradient rollout, all methods, is this faithful?
+    assert [tab.label for tab in at.tabs] == ["Attention", "Methods", "Is this faithful?"]
     images = [c for c in at.get("plotly_chart") if "im_scores" not in c.proto.id]
-    assert len(images) == 3 + 3  # attention, rollout, gradient rollout tabs + all-methods columns
+    assert len(images) == 1  # only the chosen tab is drawn: attention
     assert figure(at, "attention")["data"][0]["type"] == "image"
+    open_tab(at, "im_tab", "Methods")
+    assert sorted(c.proto.id.split("all_")[-1] for c in at.get("plotly_chart") if "all_" in c.proto.id) == [
+        "attention", "gradient-rollout", "rollout"]  # the default methods
+    at.multiselect(key="im_methods").select("input-x-gradient").run()
+    assert_clean(at)
+    signed = figure(at, "all_input-x-gradient")["layout"]["coloraxis"]
+    assert signed["cmin"] == -signed["cmax"] and signed["cmax"] > 0  # a signed map: a scale symmetric about zero
+    assert "input-x-gradient" in at.query_params["im_methods"].split(",")
+    open_tab(at, "im_tab", "Attention")
     classes = at.selectbox(key="im_class").options
     at.selectbox(key="im_class").select(classes[-1]).run()
     assert_clean(at)
@@ -278,3 +305,27 @@ def test_head_comparison_image_grid(image_app_setup: dict) -> None:
     assert figure(at, "hc_a_chart")["data"][0]["type"] == "image"
     at.selectbox(key="hc_stat").select("distance").run()
     assert_clean(at)
+
+
+def test_every_method_on_the_text_page_slow_ones_on_request_signed_ones_centred() -> None:
+    """The methods multiselect offers every registered method that applies; slow ones run only after their button;
+    a signed method is drawn on a scale symmetric about zero, or as its magnitude on request; each shows its time."""
+    import explain
+
+    at = start("app_pages/text_rollout.py")
+    offered = set(at.multiselect(key="tr_methods").options)
+    assert offered == {method.label for method in explain.METHODS.values()}  # MiniLM is inside every family
+    at.multiselect(key="tr_methods").select("input-x-gradient").select("integrated-gradients").run()
+    assert_clean(at)
+    assert not [c for c in at.get("plotly_chart") if "integrated-gradients" in c.proto.id]  # not before it is asked
+    assert any(b.label == "Run integrated gradients" for b in at.button)
+    [button] = [b for b in at.button if b.label == "Run integrated gradients"]
+    button.click().run()
+    assert_clean(at)
+    bars = figure(at, "tr_bar_integrated-gradients")["data"][0]["marker"]
+    assert bars["cmin"] == -bars["cmax"] and array(bars["color"]).min() < 0 < array(bars["color"]).max()
+    assert any("completeness gap" in c.value and " ms" in c.value for c in at.caption)
+    at.toggle(key="tr_absolute").set_value(True).run()
+    bars = figure(at, "tr_bar_input-x-gradient")["data"][0]["marker"]
+    assert array(bars["color"]).min() >= 0  # the magnitude, on one sequential scale
+    assert "integrated-gradients" in at.query_params["tr_methods"]

@@ -3,7 +3,6 @@ faults, and the thread policy."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path

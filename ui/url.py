@@ -180,3 +180,37 @@ def number_input(label: str, low: int, high: int, key: str, default: int, *, on:
     value = on.number_input(label, low, high, key=key, **kwargs)
     publish(key)
     return value
+
+
+def tabs(labels: Sequence[str], key: str, default: str | None = None) -> tuple[list[Any], str]:
+    """Tabs whose chosen tab lives in the URL (a reload or a shared link opens it): (the tab containers, the chosen
+    label). Choosing a tab reruns the page, so a page may draw only the chosen tab's content."""
+    labels = list(labels)
+    restore(key, default if default in labels else labels[0], option_parser(labels), allowed=labels)
+    containers = st.tabs(labels, key=key, on_change="rerun")
+    publish(key)
+    return list(containers), st.session_state[key]
+
+
+def multiselect(label: str, options: Sequence[Any], key: str, default: Sequence[Any] = (), *, on: Any = st,
+                **kwargs: Any) -> list[Any]:
+    """A multiselect bound to the URL as one comma-separated value; names no longer offered are dropped."""
+    options = list(options)
+    by_text = {str(option): option for option in options}
+    wanted = [option for option in default if option in options]
+    current = st.session_state.get(key)
+    if current is None or not all(option in options for option in current):
+        stored = kept(_name(key))
+        if stored is None and key in st.query_params:
+            stored = [by_text[part] for part in st.query_params[key].split(",") if part in by_text]
+        chosen = wanted if stored is None else [option for option in stored if option in options]
+        st.session_state[key] = chosen
+    else:
+        st.session_state[key] = current
+    value = on.multiselect(label, options, key=key, **kwargs)
+    keep(_name(key), list(value))
+    if value:
+        st.query_params[_name(key)] = ",".join(str(option) for option in value)
+    elif _name(key) in st.query_params:
+        del st.query_params[_name(key)]
+    return list(value)

@@ -60,6 +60,21 @@ _ANCHORS: dict[str, tuple[tuple[int, int, int], ...]] = {
 
 COLORMAPS: tuple[str, ...] = tuple(_ANCHORS)
 
+# Signed relevance: blue below zero, white at zero, red above, on a scale symmetric about zero
+# (plotly.colors.diverging.RdBu_r).
+DIVERGING = "rdbu"
+_ANCHORS[DIVERGING] = (
+    (5, 48, 97), (33, 102, 172), (67, 147, 195), (146, 197, 222), (209, 229, 240), (247, 247, 247),
+    (253, 219, 199), (244, 165, 130), (214, 96, 77), (178, 24, 43), (103, 0, 31),
+)
+
+
+def symmetric_range(values: np.ndarray) -> tuple[float, float]:
+    """(-m, m) with m the largest magnitude of `values` (1 when all are zero): a signed scale centred at zero."""
+    largest = float(np.max(np.abs(values))) if np.size(values) else 0.0
+    largest = largest if largest > 0 else 1.0
+    return -largest, largest
+
 
 def colormap_anchors(name: str) -> np.ndarray:
     """Anchor colours of a named colour map.

@@ -11,14 +11,13 @@ import plotly.graph_objects as go
 
 from viz.plotting import NUMBER_AXIS
 
-# One colour per method, the same in every faithfulness figure; the random baseline is grey and dashed.
-METHOD_COLOURS = {"raw attention": "#1f77b4", "attention rollout": "#ff7f0e", "gradient rollout": "#d62728"}
+# One colour per method (by its place in the figure); the random baseline is grey and dashed. Methods whose
+# curves coincide stay visible: each line has its own dash pattern and marker, later lines drawn thinner on top.
+PALETTE = ("#1f77b4", "#ff7f0e", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+           "#7f7f7f", "#393b79", "#ad494a")
+DASHES = ("solid", "dot", "dash", "longdash", "dashdot", "longdashdot")
+MARKERS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "star", "triangle-down", "pentagon", "hexagon")
 RANDOM = "random"
-
-
-def _colour(name: str, index: int) -> str:
-    palette = ("#1f77b4", "#ff7f0e", "#d62728", "#2ca02c", "#9467bd")
-    return METHOD_COLOURS.get(name, palette[index % len(palette)])
 
 
 def curves_figure(curves: Mapping[str, Sequence[float]], fractions: Sequence[float], title: str,
@@ -33,13 +32,17 @@ def curves_figure(curves: Mapping[str, Sequence[float]], fractions: Sequence[flo
     """
     fig = go.Figure()
     x = [100 * f for f in fractions]
+    methods = [name for name in curves if name != RANDOM]
     for index, (name, values) in enumerate(curves.items()):
         label = name if aucs is None else f"{name} (AUC {aucs[name]:.3f})"
         baseline = name == RANDOM
+        order = methods.index(name) if not baseline else 0
         fig.add_trace(go.Scatter(
             x=x, y=np.asarray(values, dtype=float), mode="lines+markers", name=html.escape(label, quote=False),
-            line={"color": "#888" if baseline else _colour(name, index), "dash": "dash" if baseline else "solid",
-                  "width": 2 if baseline else 2.5},
+            line={"color": "#888" if baseline else PALETTE[order % len(PALETTE)],
+                  "dash": "dash" if baseline else DASHES[order % len(DASHES)],
+                  "width": 2 if baseline else max(1.5, 3.5 - 0.4 * order)},
+            marker={"symbol": "circle-open" if baseline else MARKERS[order % len(MARKERS)], "size": 7},
             hovertemplate=f"{html.escape(name, quote=False)}<br>%{{x:.0f}}%: %{{y:.3f}}<extra></extra>",
         ))
     fig.update_layout(

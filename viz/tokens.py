@@ -54,6 +54,7 @@ def tokens_html(
     normalize: bool = True,
     spaces: Sequence[bool] | None = None,
     special: Sequence[bool] | None = None,
+    signed: bool = False,
 ) -> str:
     """The text as inline spans whose background shows each token's weight.
 
@@ -70,6 +71,8 @@ def tokens_html(
             False the weights must already lie in [0, 1].
         spaces: (T,) whether a space precedes each token (default: before every token but the first).
         special: (T,) tokens rendered muted (default: none).
+        signed: the weights are signed relevance: drawn on `colormap` (give a diverging one, DIVERGING) with
+            zero at its middle and the non-special tokens' largest magnitude at its ends (`normalize` ignored).
 
     Returns:
         An HTML ``<div>``; each token span has ``title="#i token: value"`` with the exact weight.
@@ -88,7 +91,11 @@ def tokens_html(
         raise ValueError("tokens_html got NaN or infinite weights; clean them first.")
     if selected is not None and not 0 <= selected < len(texts):
         raise ValueError(f"selected={selected} is not a token index (0..{len(texts) - 1}).")
-    if normalize:
+    if signed:
+        low, high = token_weight_range(scaled, special)
+        largest = max(abs(low), abs(high)) or 1.0
+        scaled = 0.5 + 0.5 * scaled / largest
+    elif normalize:
         low, high = token_weight_range(scaled, special)
         scaled = np.zeros_like(scaled) if high == low else (scaled - low) / (high - low)
     elif len(scaled) and (scaled.min() < 0.0 or scaled.max() > 1.0):
