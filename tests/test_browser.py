@@ -267,13 +267,13 @@ def test_every_page_in_a_real_browser(server, browser_page, image_query, screens
         screenshot(tab, screenshots, name)
 
     # Decoder and encoder-decoder pages with the bundled models.
-    tab.goto(f"{base}/decoder")
-    heatmaps_visible(tab, 2)
+    tab.goto(f"{base}/decoder?" + urllib.parse.urlencode({"dec_tab": "Relevance of one token"}))
+    heatmaps_visible(tab, 4)  # next-token probabilities and a bar per method
     settle(tab)
     assert "Continuation" in tab.locator("body").inner_text()
     screenshot(tab, screenshots, "decoder")
     tab.goto(f"{base}/encoder-decoder?" + urllib.parse.urlencode({"source": "Tuesday, the 24th of November 2026"}))
-    heatmaps_visible(tab, 2)
+    heatmaps_visible(tab, 1)
     settle(tab)
     assert "2026-11-24" in tab.locator("body").inner_text()
     screenshot(tab, screenshots, "encoder-decoder")
