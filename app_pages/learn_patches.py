@@ -9,7 +9,7 @@ from models import IMAGE
 from ui import widgets
 from ui.notices import capture_or_message
 from ui.services import cached
-from viz.image_figures import image_overlay_figure
+from viz.image_figures import image_overlay_figure, patch_tiles
 from viz.learn import vectors_heatmap
 from viz.plotting import PLOTLY_CONFIG
 
@@ -30,12 +30,11 @@ height, width = result.patch
 st.subheader(f"1. The picture, cut into {rows} x {cols} patches of {height} x {width} pixels")
 left, right = st.columns([2, 3])
 left.plotly_chart(image_overlay_figure(result.picture, np.zeros((rows, cols)), title="The model's input and its patch grid",
-                                       opacity=0.0), config=PLOTLY_CONFIG, key="lpa_grid")
-with right:
-    pieces = [result.picture[r * height:(r + 1) * height, c * width:(c + 1) * width] for r in range(rows) for c in range(cols)]
-    shown = min(len(pieces), 16)
-    st.markdown(f"The first {shown} patches, in reading order (row by row): each becomes one token.")
-    st.image(pieces[:shown], width=56, caption=[f"{i // cols},{i % cols}" for i in range(shown)])
+                                       opacity=0.0, show_scale=False), config=PLOTLY_CONFIG, key="lpa_grid")
+right.plotly_chart(patch_tiles(result.picture, result.grid, title=f"The {rows * cols} patches, row by row"),
+                   config=PLOTLY_CONFIG, key="lpa_tiles")
+right.caption("Each patch becomes one token, in reading order: row 0 left to right, then row 1, ... (rows down the "
+              "side, columns along the top).")
 
 labels = patch_tokens(len(result.prefix), result.grid)
 st.subheader(f"2. Each patch flattened ({height * width * 3} numbers) and projected to {result.projections.shape[1]}")

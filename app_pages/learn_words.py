@@ -1,4 +1,4 @@
-"""Learn: word pulling, each word's hidden state through the layers (figure 12)."""
+"""Learn: word pulling, each word's hidden state through the layers."""
 
 import pandas as pd
 import streamlit as st

@@ -146,3 +146,34 @@ def test_other_learn_pages_render() -> None:
     at.selectbox(key="lr_class").select("circle").run()
     assert_clean(at)
     assert "**circle**" in " ".join(m.value for m in at.markdown)
+
+
+def test_each_rollout_stage_has_a_colour_scale_that_shows_its_own_values(minilm) -> None:
+    """The gradient-weighted maps are a thousand times smaller than attention: each stage's figure spans its own
+    values (the identity's diagonal left out where it would swamp them), and its colour bar says what it shows."""
+    at = start("app_pages/learn_rollout.py")
+    capture = explain.capture_text(minilm, "The cat sat on the mat.", target="A dog lay on the rug.")
+    steps = explain.explain_capture(capture, "gradient-rollout", steps=True).steps
+    off = ~torch.eye(len(capture.tokens), dtype=torch.bool)
+    expected = {"relevance weight": (float(steps.fused.min()), float(steps.fused.max())),
+                "I + weight": (float(steps.augmented[..., off].min()), float(steps.augmented[..., off].max())),
+                "relevance R": (float(steps.running[..., off].min()), float(steps.running[..., off].max()))}
+    for label, (low, high) in expected.items():
+        axis = figure(at, f"lr_gradient_{label}")["layout"]["coloraxis"]
+        assert axis["colorbar"]["title"]["text"] == label
+        assert axis["cmin"] == pytest.approx(low, rel=1e-3, abs=1e-9) and axis["cmax"] == pytest.approx(high, rel=1e-3)
+    assert expected["relevance weight"][1] < 0.01  # far below attention's scale: one shared 0-1 scale hid it
+    titles = [a["text"] for a in figure(at, "lr_gradient_relevance R")["layout"]["annotations"]]
+    assert titles == [f"layer {layer}" for layer in range(6)]  # short subplot titles that cannot run together
+
+
+def test_word_paths_keep_one_colour_per_word_and_the_legend_clear_of_the_axis() -> None:
+    from viz.learn import FOLLOWED, trajectories_figure
+
+    points = np.zeros((3, 3, 2))
+    first = trajectories_figure(points, ["please", "apple", "orange"], highlight="apple")
+    second = trajectories_figure(points, ["apple", "released", "phone"], highlight="apple")
+    colour = {trace.name: trace.line.color for trace in first.data} | {trace.name: trace.line.color for trace in second.data}
+    assert colour["apple"] == FOLLOWED and first.data[1].line.color == second.data[0].line.color
+    assert len({colour[w] for w in ("please", "orange", "released", "phone")} & {FOLLOWED}) == 0
+    assert first.layout.legend.y < 0 and first.layout.margin.b >= 100  # below the "PC 1" title, not over it

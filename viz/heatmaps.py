@@ -409,3 +409,67 @@ def stat_heatmap(
     )
     return fig
 
+
+
+def off_diagonal_range(maps: np.ndarray) -> tuple[float, float]:
+    """(min, max) over the entries of (..., T, T) matrices off their diagonals (all entries for T = 1): the range
+    of what mixes tokens, when a diagonal of ones (a residual, an added identity) would swamp any shared scale."""
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.shape[-1] < 2:
+        return float(maps.min()), float(maps.max())
+    off = ~np.eye(maps.shape[-1], dtype=bool)
+    values = maps[..., off]
+    return float(values.min()), float(values.max())
+
+
+def layer_row(maps: np.ndarray, layers: Sequence[int], title: str, value_label: str, colormap: str = "viridis",
+              skip_diagonal: bool = False) -> go.Figure:
+    """One stage of a computation, one small map per layer side by side, on a colour scale of its own.
+
+    Args:
+        maps: (L', T, T) the stage's matrix after each layer.
+        layers: the L' layer numbers (subplot titles "layer l").
+        title: what the row shows; the colour scale's range is added to it.
+        value_label: the colour bar's title (what the values are: attention, relevance...).
+        skip_diagonal: fit the scale to the off-diagonal entries (the diagonal, an identity or residual, is drawn
+            saturated and the title says so).
+    """
+    maps = as_finite(maps, "maps", 3)
+    low, high = off_diagonal_range(maps) if skip_diagonal else (float(maps.min()), float(maps.max()))
+    high = high if high > low else low + 1e-12
+    scale = f"scale {low:.2g} to {high:.2g}" + (", the diagonal drawn saturated" if skip_diagonal else "")
+    return head_grid(maps[None], layers=[0], heads=list(layers), title=f"{title} ({scale})", colormap=colormap,
+                     zmin=low, zmax=high, value_label=value_label, titles=[f"layer {layer}" for layer in layers])
+
+
+def table_heatmap(values: np.ndarray, title: str, x_title: str, y_title: str, value_label: str = "value",
+                  colormap: str = "viridis", robust: float | None = None, symmetric: bool = False) -> go.Figure:
+    """A numeric table (positions x dimensions, positions x positions) on numeric axes: every cell drawn, no
+    reduction, index ticks chosen by plotly.
+
+    Args:
+        values: (rows, cols).
+        robust: clip the colour scale to the `robust` and 1 - `robust` quantiles (e.g. 0.01): a few large entries
+            (a learned table's position 0) would otherwise leave every other cell one colour. Said in the title.
+        symmetric: centre the scale at zero (signed values on a diverging map).
+    """
+    values = as_finite(values, "values", 2)
+    low, high = float(values.min()), float(values.max())
+    note = ""
+    if robust is not None:
+        low, high = (float(q) for q in np.quantile(values, [robust, 1 - robust]))
+        note = f"<br><sup>colours clipped at the {100 * robust:g}% and {100 * (1 - robust):g}% quantiles</sup>"
+    if symmetric:
+        largest = max(abs(low), abs(high)) or 1.0
+        low, high = -largest, largest
+    fig = go.Figure(go.Heatmap(
+        z=values.astype(np.float32), x=np.arange(values.shape[1]), y=np.arange(values.shape[0]),
+        colorscale=plotly_colorscale(colormap), zmin=low, zmax=high,
+        colorbar={"title": {"text": html.escape(value_label, quote=False)}, **NUMBER_AXIS},
+        hovertemplate=f"{html.escape(y_title, quote=False)} %{{y}}, {html.escape(x_title, quote=False)} %{{x}}: "
+                      "%{z:.4g}<extra></extra>",
+    ))
+    fig.update_layout(title={"text": html.escape(title, quote=False) + note},
+                      xaxis={"title": {"text": x_title}}, yaxis={"title": {"text": y_title}, "autorange": "reversed"},
+                      height=int(np.clip(150 + 6 * values.shape[0], 380, 700)), margin={"t": 60})
+    return fig

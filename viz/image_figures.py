@@ -24,6 +24,7 @@ def image_overlay_figure(
     zmax: float | None = None,
     show_patch_grid: bool = True,
     value_label: str = "relevance",
+    show_scale: bool = True,
 ) -> go.Figure:
     """Image with a colour-mapped relevance grid blended over it.
 
@@ -44,6 +45,7 @@ def image_overlay_figure(
         zmax: relevance at the top of the colour scale; grid maximum when None.
         show_patch_grid: draw faint lines between patches.
         value_label: colour bar title.
+        show_scale: draw the colour bar (off for a picture shown without a map over it).
     """
     grid = as_finite(grid, "grid", 2)
     check_range(zmin, zmax)
@@ -106,7 +108,41 @@ def image_overlay_figure(
             "cmin": float(grid.min()) if zmin is None else float(zmin),
             "cmax": float(grid.max()) if zmax is None else float(zmax),
             "colorbar": {"title": {"text": label}, **NUMBER_AXIS},
+            "showscale": show_scale,
         },
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    return fig
+
+
+def patch_tiles(picture: np.ndarray, grid: tuple[int, int], gap: int = 3, zoom: int = 4,
+                title: str = "The patches, row by row") -> go.Figure:
+    """The picture cut into its patches, drawn apart at their places in the grid (the order a ViT reads them: row
+    by row, left to right), each patch enlarged `zoom` times, row and column numbers on the axes.
+
+    Args:
+        picture: (H, W, 3) uint8, H and W multiples of the grid.
+        grid: (rows, cols).
+    """
+    rows, cols = grid
+    height, width = picture.shape[:2]
+    if height % rows or width % cols:
+        raise ValueError(f"A {height}x{width} picture does not split into a {rows}x{cols} patch grid.")
+    patch_h, patch_w = height // rows * zoom, width // cols * zoom
+    canvas = np.full((rows * (patch_h + gap) - gap, cols * (patch_w + gap) - gap, 3), 255, dtype=np.uint8)
+    enlarged = picture.repeat(zoom, axis=0).repeat(zoom, axis=1)
+    for r in range(rows):
+        for c in range(cols):
+            canvas[r * (patch_h + gap):r * (patch_h + gap) + patch_h, c * (patch_w + gap):c * (patch_w + gap) + patch_w] = \
+                enlarged[r * patch_h:(r + 1) * patch_h, c * patch_w:(c + 1) * patch_w]
+    x_centres = [c * (patch_w + gap) + patch_w / 2 for c in range(cols)]
+    y_centres = [r * (patch_h + gap) + patch_h / 2 for r in range(rows)]
+    fig = go.Figure(go.Image(z=canvas, hoverinfo="skip"))
+    fig.update_layout(
+        title={"text": html.escape(title, quote=False)}, margin={"l": 50, "r": 10, "t": 80, "b": 40},
+        xaxis={"tickmode": "array", "tickvals": x_centres, "ticktext": [str(c) for c in range(cols)], "side": "top",
+               "showgrid": False},
+        yaxis={"title": {"text": "row"}, "tickmode": "array", "tickvals": y_centres,
+               "ticktext": [str(r) for r in range(rows)], "showgrid": False, "scaleanchor": "x"},
     )
     return fig

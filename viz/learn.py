@@ -26,6 +26,9 @@ def vectors_heatmap(vectors: np.ndarray, row_labels: Sequence[str], title: str, 
     vectors = np.asarray(vectors, dtype=np.float64)
     limit = float(np.abs(vectors).max()) or 1.0
     labels = plotly_text(unique_labels(row_labels))
+    shown_height = height or int(np.clip(110 + 18 * len(labels), 220, 700))
+    # every label while they fit; else every k-th, so that none overlaps the next
+    step = max(1, int(np.ceil(len(labels) * 13 / max(shown_height - 90, 1))))
     fig = go.Figure(go.Heatmap(
         z=vectors, y=labels, x=list(range(vectors.shape[1])), colorscale=DIVERGING, zmin=-limit, zmax=limit,
         colorbar={"title": {"text": "value"}, **NUMBER_AXIS}, hovertemplate="%{y}, dim %{x}: %{z:.4f}<extra></extra>",
@@ -37,8 +40,9 @@ def vectors_heatmap(vectors: np.ndarray, row_labels: Sequence[str], title: str, 
     fig.update_layout(
         title={"text": html.escape(title, quote=False)}, shapes=shapes,
         xaxis={"title": {"text": "dimension"}}, yaxis={"type": "category", "autorange": "reversed",
-                                                       "tickmode": "array", "tickvals": labels, "ticktext": labels},
-        height=height or int(np.clip(110 + 18 * len(labels), 220, 700)), margin={"t": 50, "b": 40},
+                                                       "tickmode": "array", "tickvals": labels[::step],
+                                                       "ticktext": labels[::step], "tickfont": {"size": 11}},
+        height=shown_height, margin={"t": 50, "b": 40},
     )
     return fig
 
@@ -73,12 +77,26 @@ def trajectories_figure(points: np.ndarray, words: Sequence[str], highlight: str
         fig.add_trace(go.Scatter(
             x=path[:, 0], y=path[:, 1], mode="lines+markers+text", name=html.escape(word, quote=False),
             text=[html.escape(word, quote=False)] + [""] * (len(path) - 2) + [html.escape(word, quote=False)],
-            textposition="top center", line={"width": 4 if strong else 1.5},
+            textposition="top center", line={"width": 4 if strong else 1.5, "color": word_colour(word, strong)},
             marker={"size": [10] + [5] * (len(path) - 2) + [12], "symbol": ["circle"] + ["circle"] * (len(path) - 2) + ["diamond"]},
             opacity=1.0 if strong or highlight is None else 0.45,
             customdata=list(range(len(path))),
             hovertemplate=f"{html.escape(word, quote=False)}, layer %{{customdata}}<extra></extra>",
         ))
-    fig.update_layout(title={"text": html.escape(title, quote=False)}, height=520, xaxis={"title": {"text": "PC 1"}},
-                      yaxis={"title": {"text": "PC 2"}, "scaleanchor": "x"}, legend={"orientation": "h"})
+    fig.update_layout(title={"text": html.escape(title, quote=False)}, height=560, xaxis={"title": {"text": "PC 1"}},
+                      yaxis={"title": {"text": "PC 2"}, "scaleanchor": "x"},
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},  # below the axis title
+                      margin={"b": 120})
     return fig
+
+
+FOLLOWED = "#d62728"  # the followed word: the same red in every plot
+WORD_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def word_colour(word: str, followed: bool = False) -> str:
+    """A word's colour, the same in every plot (chosen from the word itself, not its place); the followed word red."""
+    if followed:
+        return FOLLOWED
+    code = sum((index + 1) * ord(letter) for index, letter in enumerate(word.lower()))
+    return WORD_PALETTE[code % len(WORD_PALETTE)]
