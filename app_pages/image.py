@@ -5,7 +5,7 @@ import streamlit as st
 import explain
 from models import IMAGE
 from ui import url, views, widgets
-from ui.notices import capture_or_message
+from ui.notices import capture_or_message, ood_notice
 from ui.panels import methods as methods_panel
 from ui.panels.faithfulness import image_panel
 from ui.services import image_capture
@@ -33,6 +33,7 @@ capture = capture_or_message(image_capture, model_name, choice.digest, choice.im
                              None if explained == classes[0] else explained)
 if capture is None:
     st.stop()
+ood_notice(loaded, capture)
 
 with st.sidebar:
     st.markdown("### Overlay")

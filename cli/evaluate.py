@@ -268,3 +268,30 @@ def error_breakdown(model_name: str = "shapes-vit", n_scenes: int = 1000, seed: 
         "false_alarms": {"by_class": dict(zip(names, (false_alarm.sum(0) / n_scenes).tolist())), "digit_swaps": swaps},
         "near_threshold": float(np.mean(np.abs(probs_array[wrong] - 0.5) <= 0.2)) if wrong.any() else None,
     }
+
+
+def ood_calibration(model_name: str = "shapes-vit", n_scenes: int = 2000, seed: int = EVAL_SEED + 5,
+                    quantile: float = 0.01) -> dict:
+    """The distribution of the model's largest logit on held-out scenes, and the threshold below which an input is
+    called unlike them: its `quantile` (1%: one held-out scene in a hundred would be flagged). Written beside the
+    bundled model as ood.json, which the image page reads.
+
+    Returns:
+        {"score": "max_logit", "threshold", "quantile", "quantiles": {percent: value}, "scenes", "seed", "command"}.
+    """
+    from explain.metrics.classification import max_logit
+
+    check_seed(seed, "eval")
+    loaded = models.load(model_name, allow_download=False)
+    scenes = make_scenes(n_scenes, seed=seed, size=loaded.spec.image_size[0])
+    values = []
+    with torch.no_grad():
+        for start in range(0, n_scenes, 256):
+            pixels = loaded.processor(images=[Image.fromarray(s.image) for s in scenes[start:start + 256]],
+                                      return_tensors="pt")["pixel_values"]
+            values.append(max_logit(loaded.model(pixel_values=pixels).logits))
+    scores = torch.cat(values).numpy()
+    percents = (0.1, 1, 5, 50)
+    return {"score": "max_logit", "threshold": float(np.quantile(scores, quantile)), "quantile": quantile,
+            "quantiles": {f"{p:g}%": float(np.quantile(scores, p / 100)) for p in percents},
+            "scenes": n_scenes, "seed": seed, "command": f"python -m explain evaluate --model {model_name} --ood --json"}

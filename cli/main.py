@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="zero-shot labels for an embedding model (repeat; default animals, food, language, computers, travel)")
     evaluate.add_argument("--method", action="append", default=[],
                           help="a method to score (repeat; default: every registered method that applies)")
+    evaluate.add_argument("--ood", action="store_true",
+                          help="images: the largest logit on held-out scenes and the out-of-distribution threshold "
+                               "(its 1st percentile) the image page uses; write it as the model's ood.json")
     evaluate.add_argument("--no-perturbation", action="store_true",
                           help="images: skip the perturbation curves and localisation scores (much faster)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -323,6 +326,10 @@ def run_evaluate(args: argparse.Namespace) -> None:
         return
     if args.scenes < 1:
         raise CliError("--scenes must be at least 1.")
+    if args.ood:
+        print(json.dumps(evaluation.ood_calibration(args.model, args.scenes, **({"seed": args.seed} if args.seed else {})),
+                         indent=2))
+        return
     for method in args.method:
         get_method(method)
     options = {"model_name": args.model, "n_scenes": args.scenes, "perturbation": not args.no_perturbation,

@@ -27,11 +27,13 @@ class ImageCapture(Capture):
         grid: (rows, cols) of patches; tokens after the prefix are the patches row by row.
         prefix_tokens: tokens before the patches (1 for [CLS], 2 with DeiT's distillation token).
         image: (H, W, 3) uint8, the model-sized picture the patches cover.
+        logits: (C,) the classifier's logits.
     """
 
     grid: tuple[int, int] = (0, 0)
     prefix_tokens: int = 0
     image: np.ndarray | None = None
+    logits: torch.Tensor | None = None
 
     def positions(self) -> torch.Tensor:
         """(T, 2) each patch's (row, col) on the grid; NaN for the prefix tokens, which have no place on it."""
@@ -120,4 +122,5 @@ def capture_image(
         inputs=cpu_inputs({"pixel_values": pixels}), target=resolved, target_value=float(logits[index]),
         scores=scores.float(), score_labels=spec.labels, weighted=weighted, gradients=gradients,
         grid=spec.patch_grid, prefix_tokens=spec.prefix_tokens, image=model_picture(loaded.processor, pixels),
+        logits=logits.float(),
     )

@@ -3,11 +3,14 @@ tokenizer could not read, a model of the wrong kind."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Callable
 
 import streamlit as st
 
-from explain import Capture
+from explain import Capture, ImageCapture
+from explain.metrics.classification import max_logit
 from models import LoadedModel, ModelKind, ModelLoadError
 
 
@@ -55,3 +58,29 @@ def wrong_kind(loaded: LoadedModel, name: str, kind: ModelKind) -> bool:
         return False
     st.error(f"'{name}' is {loaded.spec.kind.article}, not {kind.article}: pick one in the sidebar.")
     return True
+
+
+def ood_notice(loaded: LoadedModel, capture: ImageCapture) -> None:
+    """Say when the image looks unlike what the model was trained on, by the model's own signal: its largest logit
+    below the threshold calibrated on held-out data (ood.json beside a bundled model: the 1st percentile there)."""
+    calibration = ood_calibration(loaded.spec.source) if loaded.spec.bundled else None
+    if calibration is None or capture.logits is None:
+        return
+    score = float(max_logit(capture.logits))
+    if score < calibration["threshold"]:
+        st.warning(f"{loaded.spec.name} finds none of its classes here with its usual confidence: its largest logit is "
+                   f"{score:.2f}, below {calibration['threshold']:.2f}, which 99% of {calibration['scenes']:,} held-out "
+                   "scenes exceed. This image is unlike what it was trained on: read its predictions and maps with that "
+                   "in mind.")
+
+
+@st.cache_data(show_spinner=False)
+def ood_calibration(source: str) -> dict | None:
+    """The bundled model's out-of-distribution threshold (ood.json, `python -m explain evaluate --ood`), or None."""
+    path = Path(source) / "ood.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return None
