@@ -57,9 +57,11 @@ with tab_map:
         st.plotly_chart(attention_heatmap(
             matrix, tokens, tokens, colormap=cmap, zmin=0.0, masked=views.causal_mask(len(tokens)),
             title=f"{model_name} · layer {layer} · {'mean of heads' if head is None else f'head {head}'}",
+            divider=capture.prompt_length if capture.prompt_length < len(tokens) else None,
         ), config=PLOTLY_CONFIG, key="dec_heatmap")
         st.caption("Grey hatched cells are masked future positions: not zero attention, but keys the query could not see. "
-                   f"The first {capture.prompt_length} tokens are the prompt.")
+                   f"The first {capture.prompt_length} tokens are the prompt; the dashed lines mark where the generated "
+                   "tokens begin.")
 
 options = {"attention": dict(layer=layer), "rollout": dict(head_fusion=fusion, discard_ratio=discard, start_layer=start),
            "gradient-rollout": dict(start_layer=start)}
@@ -106,8 +108,9 @@ with tab_all:
                 table, tokens, generated, colormap=DIVERGING if chosen_method.signed else "reds", zmin=low, zmax=high,
                 value_label="relevance",
                 masked=views.causal_mask(len(generated), len(tokens), offset=capture.prompt_length - 1),
-                title=f"{chosen_method.label}: row n explains generated token n", x_title="input token",
-                y_title="generated token"), config=PLOTLY_CONFIG, key="dec_table")
+                title=f"{chosen_method.label}: each generated token's row, over the tokens before it",
+                x_title="input token", y_title="generated token", y_start=capture.prompt_length,
+                divider=capture.prompt_length), config=PLOTLY_CONFIG, key="dec_table")
             st.download_button("This table (CSV)", widgets.csv_bytes(table, generated, tokens),
                                file_name="generated_relevance.csv", mime="text/csv")
 

@@ -75,12 +75,17 @@ table = pd.DataFrame(rows).round(4)
 st.dataframe(table, hide_index=True, width="stretch", height=min(36 * (len(table) + 1) + 3, 460))
 st.download_button("Statistics (CSV)", table.to_csv(index=False).encode(), file_name="head_statistics.csv", mime="text/csv")
 st.caption(f"Entropy in nats (uniform over T tokens is log T); distance in {distance_unit}; the other columns are "
-           "shares or scores of attention, averaged over query tokens. Induction is NaN when nothing repeats.")
+           "shares or scores of attention, averaged over query tokens; the previous-token score is the mean attention "
+           "from each token to the one before it (queries t ≥ 1)."
+           + (" Induction is the attention to what followed an earlier occurrence of the token: NaN when nothing "
+              "repeats." if kind.causal else ""))
 
 st.subheader("Two heads side by side")
+# two different heads to begin with: the last layer's first and second (or its mean and first, with one head)
+defaults = {"a": 0, "b": 1 if capture.heads > 1 else "mean"}
 for side, column in zip(("a", "b"), st.columns(2)):
     with column:
-        layer, head = widgets.layer_head(f"hc_{side}", capture.layers, capture.heads)
+        layer, head = widgets.layer_head(f"hc_{side}", capture.layers, capture.heads, default_head=defaults[side])
         label = f"layer {layer} · {'mean of heads' if head is None else f'head {head}'}"
         if kind.reads_images:
             maps = views.head_maps_image(capture)

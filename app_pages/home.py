@@ -39,6 +39,6 @@ st.page_link("app_pages/decoder.py", label="Decoder: masked self-attention, and 
 st.page_link("app_pages/seq2seq.py", label="Encoder-decoder: cross-attention from each output token back to the source", icon=":material/swap_horiz:")
 
 st.subheader("Bundled models (offline)")
-st.dataframe(bundled_model_rows(), hide_index=True, width="stretch")
+st.table(bundled_model_rows(), border="horizontal", hide_index=True)  # a static table wraps long descriptions
 st.caption("Choose any other checkpoint in the sidebar: a local directory or a Hugging Face hub id (BERT, DistilBERT, "
            "RoBERTa, ELECTRA; ViT, DeiT, BEiT; GPT-2, Llama, Qwen2, Mistral, Phi, OPT, GPT-NeoX; BART, T5, Marian, mBART).")

@@ -44,7 +44,8 @@ def test_decoder_page_masks_the_future_and_explains_each_generated_token(tiny_ch
     # one generated token: relevance bars stop at its position
     open_tab(at, "dec_tab", "Relevance of one token")
     options = at.selectbox(key="dec_position").options
-    assert len(options) == 4 and "generated #1" in options[0]
+    first_generated = int(options[0].split()[0][1:])  # "#7 'the' (generated)": the token's position in the sequence
+    assert len(options) == 4 and "(generated)" in options[0] and options[-1].startswith(f"#{first_generated + 3}")
     first = at.session_state["dec_position"]  # the query position that predicts the first generated token
     at.selectbox(key="dec_position").select(first + 1).run()
     assert_clean(at)
@@ -55,6 +56,10 @@ def test_decoder_page_masks_the_future_and_explains_each_generated_token(tiny_ch
     open_tab(at, "dec_tab", "Every generated token")
     table = figure(at, "dec_table")
     assert len(table["data"][0]["y"]) == 3  # three generated tokens
+    # rows numbered as the selector numbers them: by their positions in the sequence, as on the key axis
+    assert [label.split()[0] for label in table["data"][0]["y"]] == [f"#{first_generated + i}" for i in range(3)]
+    assert table["data"][0]["x"][first_generated].startswith(f"#{first_generated} ")
+    assert [shape["x0"] for shape in table["layout"]["shapes"]] == [first_generated - 0.5]  # where generation began
     at.radio(key="dec_table_method").set_value("rollout").run()
     assert_clean(at)
     open_tab(at, "dec_tab", "Heads")

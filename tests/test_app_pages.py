@@ -88,7 +88,7 @@ def test_home_renders_with_models_table_and_page_links() -> None:
     at = start()
     assert at.title[0].value == "Transformer attention explorer"
     assert len(at.get("page_link")) == 6
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert "minilm" in set(table["model"])
     assert at.selectbox(key="text_model_choice").value == "minilm"
 
@@ -98,7 +98,7 @@ def test_text_attention_layer_head_merge_and_hide() -> None:
     at.text_area(key="ta_text").input(SENTENCE).run()
     assert_clean(at)
     labels = heatmap_labels(at)
-    assert labels[0] == "0 [CLS]" and labels[-1].endswith("[SEP]")
+    assert labels[0] == "#0 [CLS]" and labels[-1].endswith("[SEP]")
     assert any("##" in label for label in labels), labels
     assert len(at.get("download_button")) == 2
 
@@ -167,7 +167,7 @@ def test_text_rollout_labels_probe_and_token_options() -> None:
     shown = figure(at, "tr_bar_rollout")["data"][0]["x"]
     assert not any("[CLS]" in t for t in shown)  # specials hidden by default here
     at.toggle(key="tr_hide").set_value(False).run()
-    assert figure(at, "tr_bar_rollout")["data"][0]["x"][0] == "0 [CLS]"
+    assert figure(at, "tr_bar_rollout")["data"][0]["x"][0] == "#0 [CLS]"
     at.selectbox(key="tr_fusion").select("max").run()
     assert_clean(at)
 
@@ -329,3 +329,21 @@ def test_every_method_on_the_text_page_slow_ones_on_request_signed_ones_centred(
     bars = figure(at, "tr_bar_input-x-gradient")["data"][0]["marker"]
     assert array(bars["color"]).min() >= 0  # the magnitude, on one sequential scale
     assert "integrated-gradients" in at.query_params["tr_methods"]
+
+
+def test_a_long_text_keeps_the_url_short_and_a_reload_finds_it() -> None:
+    """A pasted page of text: the URL holds a 17-character reference the server resolves, not 25,000 characters."""
+    from ui.url import URL_VALUE_LIMIT
+
+    long_text = " ".join(["The cat sat on the mat while the dog lay on the rug."] * 60)  # about 3,200 characters
+    at = start("app_pages/text_attention.py")
+    at.text_area(key="ta_text").input(long_text).run()
+    assert_clean(at)
+    reference = at.query_params["text"]
+    assert reference.startswith("~") and len(reference) == 17 and len(long_text) > URL_VALUE_LIMIT
+    again = start("app_pages/text_attention.py", {"text": reference})  # a new session opening the shared link
+    assert again.text_area(key="ta_text").value == long_text
+    short = start("app_pages/text_attention.py", {"text": "A short one."})
+    assert short.query_params["text"] == "A short one."
+    lost = start("app_pages/text_attention.py", {"text": "~0000000000000000"})  # the server no longer has it
+    assert any("no longer keeps" in i.value for i in lost.info)

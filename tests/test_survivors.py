@@ -81,7 +81,7 @@ def test_labels_are_deduplicated_and_kept_apart():
 
     assert parse_labels("animals, food,, animals\nfood , travel") == ("animals", "food", "travel")
     assert parse_labels(" ,\n ") == ()
-    assert unique_labels(["the", "cat", "the"]) == ["0 the", "1 cat", "2 the"]
+    assert unique_labels(["the", "cat", "the"]) == ["#0 the", "#1 cat", "#2 the"]
 
 
 def test_a_decoders_generated_tokens_get_word_ids(tiny_loaded):

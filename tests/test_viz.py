@@ -230,7 +230,7 @@ def test_reduce_matrix_uneven_and_small():
 
 
 def test_unique_labels_prefix_position():
-    assert unique_labels(["the", "cat", "the"]) == ["0 the", "1 cat", "2 the"]
+    assert unique_labels(["the", "cat", "the"]) == ["#0 the", "#1 cat", "#2 the"]
 
 
 # --- figures ---------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ def test_attention_heatmap_content_and_order():
     assert isinstance(fig, go.Figure)
     trace = fig.data[0]
     np.testing.assert_array_equal(np.asarray(trace.z), matrix)
-    assert list(trace.x) == ["0 [CLS]", "1 the", "2 cat", "3 the", "4 &lt;s&gt;"]
+    assert list(trace.x) == ["#0 [CLS]", "#1 the", "#2 cat", "#3 the", "#4 &lt;s&gt;"]
     assert list(trace.y) == list(trace.x)
     assert fig.layout.yaxis.autorange == "reversed"  # first query on top
     assert (trace.zmin, trace.zmax) == (0.0, 1.0)
@@ -260,7 +260,7 @@ def test_attention_heatmap_reduces_long_inputs():
     z = np.asarray(fig.data[0].z)
     assert z.shape == (256, 256)
     np.testing.assert_allclose(z.sum(axis=1), 1.0, rtol=1e-5)
-    assert fig.data[0].y[0] == "0–1 t0…t1"
+    assert fig.data[0].y[0] == "#0–1 t0…t1"
     assert "reduced" in fig.layout.title.text
 
 
@@ -316,10 +316,10 @@ def test_stat_heatmap_shape_and_text():
 
 def test_relevance_bar_values_in_token_order():
     fig = relevance_bar(["a", "b", "a"], np.array([0.1, 0.7, 0.2]))
-    assert list(fig.data[0].x) == ["0 a", "1 b", "2 a"]
+    assert list(fig.data[0].x) == ["#0 a", "#1 b", "#2 a"]
     np.testing.assert_array_equal(np.asarray(fig.data[0].y), [0.1, 0.7, 0.2])
     horizontal = relevance_bar(["a", "b"], np.array([0.1, 0.7]), orientation="h")
-    assert list(horizontal.data[0].y) == ["0 a", "1 b"]
+    assert list(horizontal.data[0].y) == ["#0 a", "#1 b"]
     assert horizontal.layout.yaxis.autorange == "reversed"
 
 

@@ -12,12 +12,44 @@ all of them, and the URL holds it under that shared name.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Callable, Sequence
 
 import streamlit as st
 
+from ui.cache import ByteBudgetCache
+
 _SHARED = "_shared_names"  # session key: widget key -> the shared name it shows
 _MISSING = object()
+# A value longer than this (a pasted page of text) is kept on the server and the URL holds a short reference to it
+# ("~" and 16 hex digits), so that links stay a few hundred characters long.
+URL_VALUE_LIMIT = 500
+LONG_PREFIX = "~"
+FORGOTTEN = "_url_forgotten"  # session key: the names whose long value this server no longer holds
+
+
+@st.cache_resource(show_spinner=False)
+def long_values() -> ByteBudgetCache:
+    """The process's store of values too long for a URL, by reference (16 MB; the oldest go first)."""
+    return ByteBudgetCache(16 * 2**20)
+
+
+def url_value(value: str) -> str:
+    """What the URL holds for a value: the value itself, or a reference to it kept on this server."""
+    if len(value) <= URL_VALUE_LIMIT:
+        return value
+    reference = LONG_PREFIX + hashlib.sha256(value.encode()).hexdigest()[:16]
+    long_values().put(reference, value, len(value.encode()))
+    return reference
+
+
+def from_url(raw: str) -> str | None:
+    """A URL value read back: itself, the long value its reference names, or None when this server no longer holds
+    it (it restarted, or the reference is older than what its store keeps)."""
+    if not raw.startswith(LONG_PREFIX):
+        return raw
+    found, value = long_values().get(raw)
+    return value if found else None
 
 
 def _name(key: str) -> str:
@@ -77,6 +109,10 @@ def restore(key: str, default: Any, parse: Callable[[str], Any] = str, allowed: 
     value = default
     raw = st.query_params.get(name)
     if raw is not None:
+        raw = from_url(raw)
+        if raw is None:
+            st.session_state.setdefault(FORGOTTEN, set()).add(name)
+    if raw is not None:
         try:
             candidate = parse(raw)
         except (TypeError, ValueError):
@@ -100,7 +136,15 @@ def publish(*keys: str) -> None:
         elif isinstance(value, bool):
             st.query_params[name] = "1" if value else "0"
         else:
-            st.query_params[name] = str(value)
+            st.query_params[name] = url_value(str(value))
+
+
+def forgotten_notice() -> None:
+    """Say so once when a link named a long text this server no longer holds (the default was used instead)."""
+    names = st.session_state.pop(FORGOTTEN, set())
+    if names:
+        st.info("This link named a text too long for a URL, which this server no longer keeps (it restarted since): "
+                "the example is shown instead. Paste the text again to share it from here.")
 
 
 def keep(name: str, value: Any) -> None:

@@ -51,12 +51,13 @@ def causal_mask(rows: int, cols: int | None = None, offset: int = 0) -> np.ndarr
 
 
 def output_choices(capture: DecoderCapture) -> dict[int, str]:
-    """Query position -> label of the token explained there: each generated token, then the next one."""
+    """Query position -> label of the token explained there: each generated token, by its position in the sequence
+    (as every axis numbers it), then the next one."""
     choices = {}
     tokens = explain.readable(capture.tokens)
     for index in range(capture.prompt_length, len(tokens)):
-        choices[index - 1] = f"generated #{index - capture.prompt_length + 1}: {tokens[index]!r}"
-    choices[len(tokens) - 1] = "the next token after the sequence"
+        choices[index - 1] = f"#{index} {tokens[index]!r} (generated)"
+    choices[len(tokens) - 1] = f"#{len(tokens)}, the next token after the sequence"
     return choices
 
 

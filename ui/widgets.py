@@ -90,6 +90,7 @@ def text_input(prefix: str, with_pair: bool = True, examples: tuple[str, ...] = 
                  on_change=_use_example, args=(prefix, tuple(examples)))
     text = url.text_area(label, f"{prefix}_text", examples[0], shared=shared, height=80,
                          help="Up to the model's maximum length; longer text is truncated with a notice.")
+    url.forgotten_notice()
     pair = None
     if with_pair:
         pair = url.text_input("Second sentence (optional, makes a sentence pair)", f"{prefix}_pair",
@@ -103,13 +104,15 @@ def kind_input(prefix: str, kind: ModelKind, with_pair: bool = False) -> tuple[s
                       shared=kind.shared_input, label=kind.input_label)
 
 
-def layer_head(prefix: str, layers: int, heads: int, allow_mean: bool = True, on=st) -> tuple[int, int | None]:  # noqa: ANN001
+def layer_head(prefix: str, layers: int, heads: int, allow_mean: bool = True, on=st,  # noqa: ANN001
+               default_layer: int | None = None, default_head: int | str | None = None) -> tuple[int, int | None]:
     """Layer and head selectors; head "mean" averages the heads. Returns (layer, head or None)."""
     left, right = on.columns(2)
-    layer = url.selectbox("Layer", list(range(layers)), f"{prefix}_layer", layers - 1, on=left)
+    layer = url.selectbox("Layer", list(range(layers)), f"{prefix}_layer",
+                          layers - 1 if default_layer is None else default_layer, on=left)
     head_options = (["mean"] if allow_mean else []) + list(range(heads))
-    head = url.selectbox("Head", head_options, f"{prefix}_head", head_options[0], on=right,
-                         format_func=lambda h: "mean of heads" if h == "mean" else str(h))
+    head = url.selectbox("Head", head_options, f"{prefix}_head", head_options[0] if default_head is None else default_head,
+                         on=right, help="One head, or the mean of the layer's heads.")
     return layer, None if head == "mean" else int(head)
 
 

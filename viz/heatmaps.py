@@ -86,7 +86,7 @@ def _range_labels(tokens: Sequence[str], groups: list[tuple[int, int]]) -> list[
     """Labels for token groups: "5 the" for a single token, "4–7 the…cat" for a range."""
     labels = unique_labels(tokens)
     return [
-        labels[start] if stop - start == 1 else f"{start}–{stop - 1} {tokens[start]}…{tokens[stop - 1]}"
+        labels[start] if stop - start == 1 else f"#{start}–{stop - 1} {tokens[start]}…{tokens[stop - 1]}"
         for start, stop in groups
     ]
 
@@ -105,6 +105,8 @@ def attention_heatmap(
     masked: np.ndarray | None = None,
     x_title: str = "key token",
     y_title: str = "query token",
+    y_start: int = 0,
+    divider: int | None = None,
 ) -> go.Figure:
     """Heatmap of one attention matrix: queries on y (top to bottom), keys on x.
 
@@ -123,6 +125,10 @@ def attention_heatmap(
             They are drawn grey and hatched with "╱", with their own hover text, so that they do not
             read as "zero attention"; a reduced cell is masked when all of its entries are.
         x_title, y_title: axis titles.
+        y_start: the position of the first row's token (rows that are a later part of the keys' sequence, such as
+            a decoder's generated tokens, keep their positions in their labels).
+        divider: a key position where a second part of the sequence begins (a decoder's generated tokens): a
+            dashed line is drawn before it, across the rows too when they are the same sequence.
 
     Returns:
         Figure whose first Heatmap trace's z is the (possibly reduced) matrix as float32; with `masked`, a
@@ -154,7 +160,7 @@ def attention_heatmap(
             sizes = np.outer([b - a for a, b in row_groups], [b - a for a, b in col_groups])
             masked = counts == sizes
     else:
-        z, y_text, x_text = matrix, unique_labels(y_labels), unique_labels(x_labels)
+        z, y_text, x_text = matrix, unique_labels(y_labels, y_start), unique_labels(x_labels)
         title = html.escape(title, quote=False)
     shown = z.astype(np.float32)
     if masked is not None:
@@ -183,7 +189,7 @@ def attention_heatmap(
         ))
     fig = go.Figure(traces)
     rows, cols = z.shape
-    height = int(np.clip(160 + 14 * rows, 420, 1400))
+    height = int(np.clip(220 + 18 * rows, 460, 1500))  # room for the rotated key labels below the rows
     # Every label that fits is drawn (plotly's automatic ticks drop every other one at moderate lengths):
     # all ticks at a font size the axis has room for; only when even 7 px does not fit are they thinned.
     y_font, x_font = tick_font_size(rows, height - 200), tick_font_size(cols, 900)
@@ -193,7 +199,15 @@ def attention_heatmap(
         yaxis.update(tickmode="array", tickvals=y_shown, ticktext=y_shown, tickfont={"size": y_font})
     if x_font:
         xaxis.update(tickmode="array", tickvals=x_shown, ticktext=x_shown, tickfont={"size": x_font})
-    fig.update_layout(title={"text": title}, xaxis=xaxis, yaxis=yaxis, height=height)
+    shapes = []
+    if divider is not None and not reduced and 0 < divider < cols:
+        line = {"color": "#444", "width": 1.5, "dash": "dash"}
+        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": divider - 0.5, "x1": divider - 0.5,
+                       "y0": 0, "y1": 1, "line": line})
+        if y_start == 0 and rows == cols:
+            shapes.append({"type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1, "y0": divider - 0.5,
+                           "y1": divider - 0.5, "line": line})
+    fig.update_layout(title={"text": title}, xaxis=xaxis, yaxis=yaxis, height=height, shapes=shapes)
     return fig
 
 

@@ -29,13 +29,14 @@ def plotly_config(filename: str = "attention") -> dict:
 PLOTLY_CONFIG: dict = plotly_config()
 
 
-def unique_labels(tokens: Sequence[str]) -> list[str]:
-    """Distinct axis labels for tokens: the position, a space, the token ("5 the").
+def unique_labels(tokens: Sequence[str], start: int = 0) -> list[str]:
+    """Distinct axis labels for tokens: "#" and the position, a space, the token ("#5 the"; a digit token reads
+    "#13 2", not "13 2").
 
-    A categorical plotly axis merges equal labels, so the two "the" of a
-    sentence would share one row; prefixing the position keeps them apart.
+    A categorical plotly axis merges equal labels, so the two "the" of a sentence would share one row; prefixing
+    the position keeps them apart. `start` numbers from another position (the generated tokens of a sequence).
     """
-    return [f"{position} {token}" for position, token in enumerate(tokens)]
+    return [f"#{position} {token}" for position, token in enumerate(tokens, start)]
 
 
 def plotly_text(labels: Sequence[str]) -> list[str]:

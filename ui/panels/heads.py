@@ -40,19 +40,21 @@ def decoder_heads(capture: DecoderCapture, loaded: LoadedModel, colormap: str) -
     induction = repeated_token_induction(capture.attentions, capture.token_ids).numpy()
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(stat_heatmap(previous, title="Previous-token score (attention to t − 1)", colormap=colormap,
+        st.plotly_chart(stat_heatmap(previous, title="Previous-token score", colormap=colormap,
                                      value_label="previous", zmin=0.0, zmax=1.0), config=PLOTLY_CONFIG, key="heads_previous")
         layer, head, score = _best(previous)
-        st.caption(f"Strongest previous-token head on this input: **layer {layer}, head {head}** ({score:.2f}).")
+        st.caption(f"Attention from each token to the one before it. Strongest previous-token head on this input: "
+                   f"**layer {layer}, head {head}** ({score:.2f}).")
     with right:
         if np.isnan(induction).all():
             st.info("Nothing repeats in this input, so induction cannot show: try the repeated-sequence example.")
         else:
-            st.plotly_chart(stat_heatmap(np.nan_to_num(induction), title="Induction score (attention to what followed "
-                                         "the earlier occurrence)", colormap=colormap, value_label="induction",
+            st.plotly_chart(stat_heatmap(np.nan_to_num(induction), title="Induction score", colormap=colormap,
+                                         value_label="induction",
                                          zmin=0.0, zmax=1.0), config=PLOTLY_CONFIG, key="heads_induction")
             layer, head, score = _best(induction)
-            st.caption(f"Strongest induction head on this input: **layer {layer}, head {head}** ({score:.2f}).")
+            st.caption(f"Attention to the token that followed the earlier occurrence of the current one. Strongest "
+                       f"induction head on this input: **layer {layer}, head {head}** ({score:.2f}).")
     measured = measured_heads(loaded)
     if measured and {"induction_head", "previous_token_head"} <= set(measured):
         induction, previous = measured["induction_head"], measured["previous_token_head"]
