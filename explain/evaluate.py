@@ -1,6 +1,6 @@
 """Measure an image model on generated scenes whose object masks are known.
 
-For each held-out scene (``models.scenes``, evaluation seed range >= 10**6) this
+For each held-out scene (``training.scenes``, evaluation seed range >= 10**6) this
 runs one forward + backward pass per object class through the project's own
 capture (``explain.capture_image``), and scores:
 
@@ -24,8 +24,10 @@ from PIL import Image
 
 import explain
 import models
+from explain.metrics.classification import macro_f1
 from models import LoadedModel
-from models.scenes import CLASS_NAMES, EVAL_SEED, GENERATOR_VERSION, check_seed, make_scenes
+from training.scenes import CLASS_NAMES, EVAL_SEED, GENERATOR_VERSION, make_scenes
+from training.seeds import check_seed
 
 THRESHOLD = 0.5
 
@@ -102,18 +104,6 @@ def is_class_sensitive(patch: tuple[int, int], object_index: int, object_patches
 
 def _rate(hits: list[bool]) -> float | None:
     return float(np.mean(hits)) if hits else None
-
-
-def macro_f1(probs: np.ndarray, labels: np.ndarray, threshold: float = THRESHOLD) -> tuple[float, list[float]]:
-    """Macro F1 and per-class F1 of (N, C) probabilities against (N, C) multi-hot labels.
-
-    Per class 2TP / (2TP + FP + FN); a class with no positives and no predictions scores 1.
-    """
-    pred, truth = probs >= threshold, labels > 0.5
-    tp = (pred & truth).sum(0)
-    denom = 2 * tp + (pred & ~truth).sum(0) + (~pred & truth).sum(0)
-    per_class = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
-    return float(per_class.mean()), [float(x) for x in per_class]
 
 
 def evaluate(model_name: str = "shapes-vit", n_scenes: int = 2000, seed: int = EVAL_SEED, perturbation: bool = True) -> dict:

@@ -1,7 +1,8 @@
-"""Model cards of the two bundled language models, written from the JSON their training runs left beside the
-weights (training.json, heads.json, alignment.json), so that every figure in a card comes from code.
+"""Model cards of the bundled models this project trains, written from the JSON their training runs left beside
+the weights (training.json, heads.json, alignment.json; for shapes-vit also evaluation.json and errors.json), so
+that every figure in a card comes from code.
 
-    python -m models.cards models/bundled/induction-lm models/bundled/iso-dates
+    python -m models.cards models/bundled/induction-lm models/bundled/iso-dates models/bundled/shapes-vit
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ Every head's two scores are in `heads.json` (`induction_scores`, `previous_token
 app marks these heads on the Decoder page and recomputes both scores on any input.
 
 ## Data
-`models/induction.py`: {len(json.loads((directory / 'tokenizer.json').read_text())['model']['vocab'])} tokens: 4 special
+`training/induction.py`: {len(json.loads((directory / 'tokenizer.json').read_text())['model']['vocab'])} tokens: 4 special
 tokens, 5 punctuation marks and readable English words, every word of the lecture notes' example sentences among
 them. A sequence is `<bos>` and 20-60 random words; a segment of 4-12 words at a random position appears a second
 time later at a random distance (both randomised: with a fixed offset the model could cheat by position). The
@@ -60,7 +61,7 @@ MLP {config['intermediate_size']}, rotary positions (theta {config.get('rope_the
 
 ## Training
 ```
-python -m models.train_induction
+python -m training.train_induction
 ```
 (defaults: `--steps {settings['steps']} --batch-size {settings['batch_size']} --lr {settings['peak_lr']:g} --schedule {settings.get('schedule', 'cosine')} --seed {settings['seed']}`;
 AdamW, weight decay 0.01, 5% warm-up then a {settings.get('schedule', 'cosine')} learning rate, gradient clipping at 1.0; checkpoints every 250 steps,
@@ -122,7 +123,7 @@ Exact match per format:
 The alignment was learnt from the translation loss alone (no attention supervision).
 
 ## Data
-`models/dates.py`: {len(evaluation['per_format'])} formats drawn equally often, dates uniform over 1900-01-01 ..
+`training/dates.py`: {len(evaluation['per_format'])} formats drawn equally often, dates uniform over 1900-01-01 ..
 2099-12-31; month names full or abbreviated ("Sept" too, with or without a full stop), any capitalisation,
 days with or without st/nd/rd/th, leading zeros or not, the true weekday when one is named, now and then a
 doubled space. Characters are tokens (lower-cased by the tokenizer's normaliser; offsets point into the original
@@ -137,7 +138,7 @@ that the encoder has already informed, and the largest weight lands off the word
 
 ## Training
 ```
-python -m models.train_dates
+python -m training.train_dates
 ```
 (defaults: `--steps {settings['steps']} --batch-size {settings['batch_size']} --lr {settings['peak_lr']:g}
 --decoder-heads {settings['decoder_heads']} --seed {settings['seed']}`; AdamW, weight decay 0.01, 5% warm-up then
@@ -189,7 +190,7 @@ def vit_card(directory: Path) -> str:
     return f"""# shapes-vit
 
 A small multi-label Vision Transformer trained **by this project, offline, from random initialisation** on
-synthetic scenes from `models/scenes.py`, so that explanations (attention maps, attention rollout, gradient
+synthetic scenes from `training/scenes.py`, so that explanations (attention maps, attention rollout, gradient
 rollout) can be scored against known object masks. It is a plain `transformers.ViTForImageClassification`; load
 it with `ViTForImageClassification.from_pretrained(dir, attn_implementation="eager")` and
 `AutoImageProcessor.from_pretrained(dir)` (no project code needed). {size:.1f} MB on disk.
@@ -238,7 +239,7 @@ as long as the previous model's 7,000 steps.
 scikit-learn's bundled `load_digits`).
 
 ## Data
-Generator `models/scenes.py`, version {training['generator_version']}: 64x64 RGB, 1-3 objects of different classes
+Generator `training/scenes.py`, version {training['generator_version']}: 64x64 RGB, 1-3 objects of different classes
 (30% / 40% / 30%), radius 9-14 px, random colour and rotation (digits tilted at most 30 degrees), textured noisy
 background, clutter lines and blobs. Training scenes are generated on the fly from seed {training['seed']}
 (< 10**6); the held-out batch during training is 512 scenes of seed 999999; evaluation seeds are >= 10**6.
@@ -250,7 +251,7 @@ ViT, 64x64 input, 8x8 patches (8x8 grid + [CLS] = 65 tokens), {config['num_hidde
 
 ## Training
 ```
-python -m models.train_vit
+python -m training.train_vit
 ```
 (the defaults are this model's settings: {training['steps']:,} steps of {training['batch_size']} scenes, seed {training['seed']},
 peak lr 1e-3 with 5% warm-up and cosine decay, AdamW (weight decay 0.05 on matrices), mimetic attention

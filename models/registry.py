@@ -160,8 +160,8 @@ DEFAULT_SEQ2SEQ_MODEL = "iso-dates"
 DEFAULT_MODELS = {"text": DEFAULT_TEXT_MODEL, "image": DEFAULT_IMAGE_MODEL, "decoder": DEFAULT_DECODER_MODEL,
                   "seq2seq": DEFAULT_SEQ2SEQ_MODEL}
 # How to rebuild each bundled model this project trains itself.
-TRAIN_COMMANDS = {"shapes-vit": "python -m models.train_vit", "induction-lm": "python -m models.train_induction",
-                  "iso-dates": "python -m models.train_dates"}
+TRAIN_COMMANDS = {"shapes-vit": "python -m training.train_vit", "induction-lm": "python -m training.train_induction",
+                  "iso-dates": "python -m training.train_dates"}
 
 
 def _pair(value: Any) -> tuple[int, int]:

@@ -33,7 +33,7 @@ def test_files_and_size() -> None:
 
 
 def test_config_is_multi_label_with_class_names(model: ViTForImageClassification) -> None:
-    from models.scenes import CLASS_NAMES
+    from training.scenes import CLASS_NAMES
 
     config = model.config
     assert config.problem_type == "multi_label_classification"
@@ -58,7 +58,7 @@ def test_eager_attentions_have_the_right_shape(model: ViTForImageClassification,
 
 def test_processor_matches_training_normalisation(processor) -> None:
     """The saved processor feeds the model exactly what training fed it."""
-    from models.train_vit import to_pixel_values
+    from training.train_vit import to_pixel_values
 
     image = np.asarray(Image.open(SAMPLES_DIR / "scene_00.png").convert("RGB"))
     ours = to_pixel_values(image[None])
@@ -98,7 +98,7 @@ def test_held_out_classification_meets_the_targets() -> None:
 
 def test_samples_are_the_generator_output() -> None:
     """samples.json's ground truth is what the generator made for that seed (not hand-edited)."""
-    from models.scenes import make_scenes
+    from training.scenes import make_scenes
 
     meta = json.loads((SAMPLES_DIR / "samples.json").read_text())
     scenes = make_scenes(len(meta["samples"]), seed=meta["seed"])

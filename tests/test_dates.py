@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.dates import (
+from training.dates import (
     EVAL_SEED,
     FORMATS,
     MONTHS,
@@ -78,7 +78,7 @@ def test_tokenizer_is_fast_character_level_with_offsets():
 
 
 def test_training_smoke_and_resume_equal_an_uninterrupted_run(tmp_path):
-    from models.train_dates import train
+    from training.train_dates import train
 
     tiny = dict(batch_size=8, eval_every=3, checkpoint_every=2, eval_dates=24)
     train(3, 5, tmp_path / "whole", checkpoints=tmp_path / "ckpt-whole", **tiny)

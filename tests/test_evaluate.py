@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from explain.evaluate import dilate, evaluate, is_class_sensitive, patch_distance, patch_masks, top_patch
-from models.scenes import CLASS_NAMES, EVAL_SEED
+from training.scenes import CLASS_NAMES, EVAL_SEED
 
 
 def test_patch_masks_count_any_pixel() -> None:

@@ -11,7 +11,7 @@ import torch
 from transformers import LlamaForCausalLM
 
 from explain.head_stats import induction_scores, previous_token_scores, repeated_token_induction
-from models.induction import (
+from training.induction import (
     EVAL_SEED,
     LENGTHS,
     SEGMENT_LENGTHS,
@@ -93,7 +93,7 @@ def test_tokenizer_is_fast_word_level_and_knows_the_lecture_sentences():
 
 
 def test_training_smoke_and_resume_equal_an_uninterrupted_run(tmp_path):
-    from models.train_induction import train
+    from training.train_induction import train
 
     tiny = dict(batch_size=4, eval_every=3, checkpoint_every=2, eval_sequences=20)
     train(3, 5, tmp_path / "whole", checkpoints=tmp_path / "ckpt-whole", **tiny)

@@ -2,7 +2,7 @@
 
 Rule: each `python -m ...` line of the README's bash blocks runs from a temporary directory that sees
 the repository's models/ (relative paths work, outputs land in the temporary directory) and must exit 0.
-Commands that train a model (`python -m models.train_*`) or take minutes (`explain bench`,
+Commands that train a model (`python -m training.train_*`) or take minutes (`explain bench`,
 `explain evaluate`) are run with `--help` instead: the suite never retrains, and their full runs are
 the figures the README reports. Installing a virtual environment and `streamlit run` are what CI and
 the browser test do.
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SLOW = ("explain bench", "explain evaluate", "models.train_")
+SLOW = ("explain bench", "explain evaluate", "training.train_")
 
 
 def readme_commands() -> list[str]:

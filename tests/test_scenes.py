@@ -7,14 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from models.scenes import (
-    CLASS_NAMES,
-    EVAL_SEED,
-    TRAIN_SEED_LIMIT,
-    check_seed,
-    make_scene,
-    make_scenes,
-)
+from training.scenes import CLASS_NAMES, EVAL_SEED, make_scene, make_scenes
+from training.seeds import TRAIN_SEED_LIMIT, check_seed
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Training helpers: the position code and the mimetic attention initialisation (no training run)."""
+"""Training helpers of the ViT: the position code and the mimetic attention initialisation; a killed run resumes
+to the weights of an uninterrupted one (the schedule and the loop: tests/test_loop.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import pytest
 import torch
 from transformers import ViTForImageClassification
 
-from models.train_vit import build_config, mimetic_init, sincos_position_embeddings
-from models.training import lr_at
+from training.train_vit import build_config, mimetic_init, sincos_position_embeddings
 
 
 def test_sincos_position_code_by_hand() -> None:
@@ -85,16 +85,9 @@ def test_mimetic_init_makes_first_layer_attention_local() -> None:
     assert mimetic < default - 0.8
 
 
-def test_lr_schedule_warmup_then_cosine() -> None:
-    assert lr_at(0, 100, 1.0, 10) == pytest.approx(0.1)
-    assert lr_at(9, 100, 1.0, 10) == pytest.approx(1.0)
-    assert lr_at(55, 100, 1.0, 10) == pytest.approx(0.5)
-    assert lr_at(100, 100, 1.0, 10) == pytest.approx(0.0)
-
-
 def test_a_killed_run_resumes_to_the_same_weights(tmp_path) -> None:
     """Stopped after 3 of 5 steps and started again, training ends where an uninterrupted run does."""
-    from models.train_vit import train
+    from training.train_vit import train
 
     tiny = dict(batch_size=4, hidden_size=32, layers=1, heads=2, eval_every=5, threads=1, checkpoint_every=2)
     whole = train(5, 7, tmp_path / "whole", None, checkpoints=tmp_path / "ckpt-whole", **tiny)
@@ -110,9 +103,3 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path) -> None:
     with pytest.raises(ValueError, match="other settings"):
         train(6, 7, tmp_path / "other", None, checkpoints=tmp_path / "ckpt", **tiny)
 
-
-def test_constant_schedule_and_unknown_ones() -> None:
-    assert lr_at(5, 100, 1.0, 10, "constant") == pytest.approx(0.6)  # still warming up
-    assert lr_at(99, 100, 1.0, 10, "constant") == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="Unknown schedule"):
-        lr_at(50, 100, 1.0, 10, "linear")

@@ -157,7 +157,7 @@ def image_input(prefix: str) -> ImageChoice | None:
 
 def sample_labels() -> dict[str, list[str]]:
     """File name -> ground-truth labels of the bundled sample scenes (samples.json, as written by
-    ``models.train_vit.write_samples``); empty when the file is missing or not in that format."""
+    ``training.train_vit.write_samples``); empty when the file is missing or not in that format."""
     path = SAMPLES_DIR / "samples.json"
     if not path.is_file():
         return {}

@@ -1,7 +1,7 @@
 """Train the bundled multi-label ViT on generated scenes (CPU, two threads).
 
 Usage:
-    python -m models.train_vit [--steps N] [--seed S] [--out DIR] [--samples DIR] [--checkpoints DIR]
+    python -m training.train_vit [--steps N] [--seed S] [--out DIR] [--samples DIR] [--checkpoints DIR]
 
 Long runs write a checkpoint (model, optimiser, step, the scene stream's random state, the curve so far)
 every ``--checkpoint-every`` steps to ``--checkpoints`` and continue from the last one when started again
@@ -10,8 +10,8 @@ with the same arguments: a killed run resumes exactly where it stopped (tested).
 The model is a plain Hugging Face ``ViTForImageClassification`` built from a
 ``ViTConfig`` (random init, nothing downloaded; attention starts from the mimetic
 initialisation, see ``mimetic_init``). The defaults are the committed model's
-settings (``python -m models.train_vit`` alone retrains it). Scenes come from
-``models.scenes`` on the fly: one stream seeded with ``--seed`` (< 10**6) for
+settings (``python -m training.train_vit`` alone retrains it). Scenes come from
+``training.scenes`` on the fly: one stream seeded with ``--seed`` (< 10**6) for
 training, a fixed held-out batch (seed ``VALIDATION_SEED``, also in the training
 range but never part of the training stream) for the periodic F1.
 
@@ -30,20 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from tqdm import tqdm
 from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
-from explain.evaluate import macro_f1
-from models.training import lr_at, resume, save_checkpoint
-from models.scenes import (
-    CLASS_NAMES,
-    EVAL_SEED,
-    GENERATOR_VERSION,
-    check_seed,
-    make_scene,
-    make_scenes,
-    stack_scenes,
-)
+from explain.metrics.classification import macro_f1
+from training.loop import seeded_stream, train_loop
+from training.scenes import CLASS_NAMES, EVAL_SEED, GENERATOR_VERSION, Scene, make_scene, make_scenes, stack_scenes
 
 IMAGE_SIZE = 64
 PATCH_SIZE = 8
@@ -234,12 +225,10 @@ def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: in
     Returns:
         Summary dict (steps, wall time, final held-out loss and F1, the held-out curve).
     """
-    check_seed(seed, "train")
     if seed == VALIDATION_SEED:
-        raise ValueError(f"seed {VALIDATION_SEED} is reserved for the held-out batch")
+        raise ValueError(f"seed {VALIDATION_SEED} is reserved for the held-out batch: choose another --seed.")
     torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    rng = seeded_stream(seed)
 
     model = ViTForImageClassification(build_config(hidden_size, layers, heads))
     if init == "mimetic":
@@ -251,61 +240,49 @@ def train(steps: int, seed: int, out: Path, samples: Path | None, batch_size: in
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "embeddings" in n]
     optimiser = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=peak_lr)
-    warmup = max(steps // 20, 1)
     val_images, val_labels = stack_scenes(make_scenes(512, seed=VALIDATION_SEED, size=IMAGE_SIZE))
     print(f"ViT: {layers} layers, {heads} heads, hidden {hidden_size}, {n_params / 1e6:.2f}M params; "
           f"{steps} steps x {batch_size} scenes, seed {seed}", flush=True)
 
-    settings = {"steps": steps, "seed": seed, "batch_size": batch_size, "peak_lr": peak_lr, "hidden_size": hidden_size,
-                "layers": layers, "heads": heads, "token_labels": token_labels, "init": init,
-                "generator_version": GENERATOR_VERSION}
-    checkpoint = None if checkpoints is None else Path(checkpoints) / "vit.pt"
-    first_step, elapsed_before, curve = resume(checkpoint, settings, model, optimiser, rng)
+    def next_batch(stream: np.random.Generator) -> list[Scene]:
+        return [make_scene(stream, IMAGE_SIZE) for _ in range(batch_size)]
 
-    start = time.time() - elapsed_before
-    metrics: dict = curve[-1] if curve else {}
-    bar = tqdm(range(first_step, steps), desc="train", mininterval=5.0, initial=first_step, total=steps)
-    for step in bar:
-        model.train()
-        scenes = [make_scene(rng, IMAGE_SIZE) for _ in range(batch_size)]
+    def loss_of(model: ViTForImageClassification, scenes: list[Scene]) -> torch.Tensor:
         images, labels = stack_scenes(scenes)
-        for group in optimiser.param_groups:
-            group["lr"] = lr_at(step, steps, peak_lr, warmup)
         sequence = model.vit(pixel_values=to_pixel_values(images)).last_hidden_state  # (B, 1 + P, D)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(
             model.classifier(sequence[:, 0]), torch.from_numpy(labels))
-        if token_labels:
+        if token_labels:  # every patch token, through the same head, on the classes of the objects covering it
             loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(
                 model.classifier(sequence[:, 1:]), patch_targets(scenes, IMAGE_SIZE // PATCH_SIZE))
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimiser.step()
-        bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-        if (step + 1) % eval_every == 0 or step + 1 == steps:
-            probs = predict(model, val_images)
-            val_loss = torch.nn.functional.binary_cross_entropy(
-                torch.from_numpy(probs).clamp(1e-7, 1 - 1e-7), torch.from_numpy(val_labels)).item()
-            metrics = {"step": step + 1, "train_loss": round(loss.item(), 4),
-                       "val_loss": round(val_loss, 4), "val_macro_f1": round(macro_f1(probs, val_labels)[0], 4),
-                       "elapsed_s": round(time.time() - start, 1)}
-            curve.append(metrics)
-            tqdm.write(json.dumps(metrics))
-        done = step + 1
-        if checkpoint is not None and (done % checkpoint_every == 0 or done == steps or done == stop_after):
-            save_checkpoint(checkpoint, settings, model, optimiser, rng, done, time.time() - start, curve)
-        if stop_after is not None and done >= stop_after and done < steps:
-            return {"stopped_at": done}
-    wall = time.time() - start
+        return loss
+
+    def evaluate(model: ViTForImageClassification) -> dict:
+        probs = predict(model, val_images)  # (512, C)
+        val_loss = torch.nn.functional.binary_cross_entropy(
+            torch.from_numpy(probs).clamp(1e-7, 1 - 1e-7), torch.from_numpy(val_labels)).item()
+        return {"val_loss": round(val_loss, 4), "val_macro_f1": round(macro_f1(probs, val_labels)[0], 4)}
+
+    settings = {"steps": steps, "seed": seed, "batch_size": batch_size, "peak_lr": peak_lr, "hidden_size": hidden_size,
+                "layers": layers, "heads": heads, "token_labels": token_labels, "init": init,
+                "generator_version": GENERATOR_VERSION}
+    run = train_loop(model, optimiser, rng, next_batch=next_batch, loss_of=loss_of, evaluate=evaluate,
+                     settings=settings, steps=steps, peak_lr=peak_lr, eval_every=eval_every,
+                     checkpoint=None if checkpoints is None else Path(checkpoints) / "vit.pt",
+                     checkpoint_every=checkpoint_every, stop_after=stop_after)
+    if not run.finished:
+        return {"stopped_at": run.step}
+    curve = run.curve
 
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     processor = ViTImageProcessor(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
                                   image_mean=list(IMAGE_MEAN), image_std=list(IMAGE_STD))
     processor.save_pretrained(out)
-    summary = {"steps": steps, "seed": seed, "batch_size": batch_size, "wall_time_s": round(wall, 1),
+    summary = {"steps": steps, "seed": seed, "batch_size": batch_size, "wall_time_s": round(run.wall_s, 1),
                "cpu_time_s": round(time.process_time(), 1),
-               "params": n_params, "generator_version": GENERATOR_VERSION, **metrics, "curve": curve}
+               "params": n_params, "generator_version": GENERATOR_VERSION, **(curve[-1] if curve else {}),
+               "curve": curve}
     if samples is not None:
         summary["samples"] = write_samples(model, samples)
     print(json.dumps(summary, indent=2), flush=True)

@@ -10,7 +10,7 @@ The tokenizer reads characters (lower-cased; offsets still point into the origin
 character of the source is a token: the cross-attention of the decoder step that writes a digit of the
 month, day or year can be checked against the characters of the source word that spells that field.
 
-Seeds: training < 10**6, evaluation >= 10**6 (models.scenes.check_seed).
+Seeds: training < 10**6, evaluation >= 10**6 (training.seeds.check_seed).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from models.scenes import check_seed
+from training.seeds import check_seed
 
 EVAL_SEED = 20261125
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",

@@ -12,9 +12,9 @@ bundled ``load_digits`` (no download) and upsampled bilinearly.
 Seeds:
     Everything is drawn from a ``numpy.random.Generator``; ``make_scenes(n, seed)``
     is deterministic for a given seed. Training uses seeds below
-    ``TRAIN_SEED_LIMIT`` (10**6); evaluation uses seeds at or above it (default
-    ``EVAL_SEED`` = 20261123). ``check_seed`` enforces the split and is called by
-    the training command and by the evaluation.
+    ``training.seeds.TRAIN_SEED_LIMIT`` (10**6); evaluation uses seeds at or above it
+    (default ``EVAL_SEED`` = 20261123). ``training.seeds.check_seed`` enforces the
+    split and is called by the training command and by the evaluation.
 
 Example:
     >>> scenes = make_scenes(4, seed=EVAL_SEED)
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 
@@ -44,7 +44,6 @@ CLASS_NAMES: tuple[str, ...] = (
 )
 DIGIT_CLASSES: dict[str, int] = {"digit_3": 3, "digit_7": 7}
 
-TRAIN_SEED_LIMIT = 10**6
 EVAL_SEED = 20261123
 
 # Share of scenes with 1, 2 and 3 objects (70% hold two or more).
@@ -79,31 +78,6 @@ class Scene:
     def label_names(self) -> list[str]:
         """Names of the classes present, in ``CLASS_NAMES`` order."""
         return [CLASS_NAMES[i] for i in np.flatnonzero(self.labels)]
-
-
-def check_seed(seed: int, split: Literal["train", "eval"]) -> int:
-    """Enforce the seed split between training and evaluation.
-
-    Args:
-        seed: The seed to check.
-        split: ``"train"`` requires ``0 <= seed < TRAIN_SEED_LIMIT``;
-            ``"eval"`` requires ``seed >= TRAIN_SEED_LIMIT``.
-
-    Returns:
-        The seed, unchanged.
-
-    Raises:
-        ValueError: If the seed lies in the other split's range.
-    """
-    if split == "train" and not 0 <= seed < TRAIN_SEED_LIMIT:
-        raise ValueError(f"training seeds must be in [0, {TRAIN_SEED_LIMIT}); got {seed}. "
-                         f"Seeds >= {TRAIN_SEED_LIMIT} are reserved for evaluation.")
-    if split == "eval" and seed < TRAIN_SEED_LIMIT:
-        raise ValueError(f"evaluation seeds must be >= {TRAIN_SEED_LIMIT} so that they never "
-                         f"overlap training; got {seed}. The default is {EVAL_SEED}.")
-    if split not in ("train", "eval"):
-        raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
-    return seed
 
 
 # ---------------------------------------------------------------------------
@@ -337,7 +311,7 @@ def make_scenes(n: int, seed: int, size: int = 64) -> list[Scene]:
 
     Args:
         n: Number of scenes.
-        seed: Seed of a fresh ``numpy.random.default_rng``. Use ``check_seed`` to
+        seed: Seed of a fresh ``numpy.random.default_rng``. Use ``training.seeds.check_seed`` to
             keep training (< 10**6) and evaluation (>= 10**6) seeds apart.
         size: Image height and width in pixels.
 

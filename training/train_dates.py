@@ -1,14 +1,14 @@
 """Train the bundled encoder-decoder `iso-dates` to rewrite dates in ISO form (CPU).
 
 Usage:
-    python -m models.train_dates [--steps N] [--seed S] [--out DIR] [--checkpoints DIR]
+    python -m training.train_dates [--steps N] [--seed S] [--out DIR] [--checkpoints DIR]
 
 A plain Hugging Face ``BartForConditionalGeneration`` (2 encoder and 2 decoder layers, few cross-attention
-heads) over the character-level fast tokenizer of ``models.dates``, trained with the translation loss
+heads) over the character-level fast tokenizer of ``training.dates``, trained with the translation loss
 alone (no attention supervision); the defaults are the committed model's settings. The output directory
 loads with nothing but transformers (``AutoModelForSeq2SeqLM`` / ``AutoTokenizer``; ``generate`` works
 from its generation config) and holds ``alignment.json``: the held-out evaluation
-(``models.dates.evaluate_dates``) naming the cross-attention layer and head that align each output digit
+(``training.dates.evaluate_dates``) naming the cross-attention layer and head that align each output digit
 with the source word spelling its field. Checkpoints every ``--checkpoint-every`` steps; started again
 with the same arguments, a killed run continues from its last checkpoint.
 """
@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import BartConfig, BartForConditionalGeneration
 
-from models.dates import EVAL_SEED, build_tokenizer, encode_batch, evaluate_dates, make_example
-from models.scenes import check_seed
-from models.training import lr_at, resume, save_checkpoint, write_summary
+from training.dates import EVAL_SEED, build_tokenizer, encode_batch, evaluate_dates, make_example
+from training.loop import seeded_stream, train_loop, write_summary
 
 DEFAULT_OUT = Path("models/bundled/iso-dates")
 
@@ -57,53 +55,42 @@ def train(steps: int = 6000, seed: int = 0, out: Path = DEFAULT_OUT, batch_size:
           checkpoints: Path | None = None, checkpoint_every: int = 250, stop_after: int | None = None,
           eval_dates: int = 1000) -> dict:
     """Train from scratch (or resume) and save model, tokenizer and alignment.json; returns the summary."""
-    check_seed(seed, "train")
     torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    rng = seeded_stream(seed)
     tokenizer = build_tokenizer()
     model = build_model(tokenizer, d_model, encoder_heads, decoder_heads)
     optimiser = torch.optim.AdamW(model.parameters(), lr=peak_lr, weight_decay=0.01)
     settings = {"steps": steps, "seed": seed, "batch_size": batch_size, "peak_lr": peak_lr, "d_model": d_model,
                 "encoder_heads": encoder_heads, "decoder_heads": decoder_heads}
-    checkpoint = None if checkpoints is None else Path(checkpoints) / "dates.pt"
-    first, elapsed, curve = resume(checkpoint, settings, model, optimiser, rng)
-    start = time.time() - elapsed
-    warmup = max(steps // 20, 1)
-    for step in range(first, steps):
-        model.train()
-        batch = encode_batch(tokenizer, [make_example(rng) for _ in range(batch_size)])
-        for group in optimiser.param_groups:
-            group["lr"] = lr_at(step, steps, peak_lr, warmup)
-        loss = model(**batch).loss
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimiser.step()
-        done = step + 1
-        if done % eval_every == 0 or done == steps:
-            measured = evaluate_dates(model, tokenizer, n=240, seed=EVAL_SEED + 1)
-            point = {"step": done, "train_loss": round(loss.item(), 4), "exact_match": round(measured["exact_match"], 4),
-                     "alignment_layer": measured["alignment"]["best_layer"]["score"],
-                     "alignment_head": measured["alignment"]["best_head"]["score"],
-                     "elapsed_s": round(time.time() - start, 1)}
-            curve.append(point)
-            print(json.dumps(point), flush=True)
-        if checkpoint is not None and (done % checkpoint_every == 0 or done == steps or done == stop_after):
-            save_checkpoint(checkpoint, settings, model, optimiser, rng, done, time.time() - start, curve)
-        if stop_after is not None and stop_after <= done < steps:
-            return {"stopped_at": done}
-    wall = time.time() - start
+
+    def next_batch(stream: np.random.Generator) -> dict[str, torch.Tensor]:
+        return encode_batch(tokenizer, [make_example(stream) for _ in range(batch_size)])
+
+    def translation_loss(model: BartForConditionalGeneration, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return model(**batch).loss  # cross-entropy on the ISO string and its end token, teacher-forced
+
+    def evaluate(model: BartForConditionalGeneration) -> dict:
+        measured = evaluate_dates(model, tokenizer, n=240, seed=EVAL_SEED + 1)
+        return {"exact_match": round(measured["exact_match"], 4),
+                "alignment_layer": measured["alignment"]["best_layer"]["score"],
+                "alignment_head": measured["alignment"]["best_head"]["score"]}
+
+    run = train_loop(model, optimiser, rng, next_batch=next_batch, loss_of=translation_loss, evaluate=evaluate,
+                     settings=settings, steps=steps, peak_lr=peak_lr, eval_every=eval_every,
+                     checkpoint=None if checkpoints is None else Path(checkpoints) / "dates.pt",
+                     checkpoint_every=checkpoint_every, stop_after=stop_after)
+    if not run.finished:
+        return {"stopped_at": run.step}
     measured = evaluate_dates(model, tokenizer, n=eval_dates, seed=EVAL_SEED)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     alignment = {"evaluation": {"seed": measured["seed"], "dates": measured["n"],
-                                "command": "models.dates.evaluate_dates (run by python -m models.train_dates)"},
+                                "command": "training.dates.evaluate_dates (run by python -m training.train_dates)"},
                  "exact_match": measured["exact_match"], **measured["alignment"]}
     (out / "alignment.json").write_text(json.dumps(alignment, indent=2) + "\n")
-    return write_summary(out, settings, threads, wall, model, curve, measured)
+    return write_summary(out, settings, threads, run.wall_s, model, run.curve, measured)
 
 
 def main(argv: list[str] | None = None) -> None:

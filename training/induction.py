@@ -7,7 +7,7 @@ predicted, and only by finding the first copy: a previous-token head writes "the
 each position, and an induction head at the second copy's word [A] attends to the word that followed [A]
 the first time ([A][B] ... [A] -> [B]).
 
-Seeds: training < 10**6, evaluation >= 10**6 (models.scenes.check_seed).
+Seeds: training < 10**6, evaluation >= 10**6 (training.seeds.check_seed).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.scenes import check_seed
+from explain.head_stats import induction_scores, previous_token_scores
+from training.seeds import check_seed
 
 EVAL_SEED = 20261124
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
@@ -135,8 +136,6 @@ def segment_scores(attentions: torch.Tensor, batch: Batch) -> tuple[torch.Tensor
     Args:
         attentions: (B, L, H, T, T).
     """
-    from explain.head_stats import induction_scores, previous_token_scores
-
     induction, previous = [], []
     for row in range(attentions.shape[0]):
         length = int(batch.lengths[row])
