@@ -1,6 +1,6 @@
 """Model cards of the bundled models this project trains, written from the JSON their training runs left beside
-the weights (training.json, heads.json, alignment.json; for shapes-vit also evaluation.json and errors.json), so
-that every figure in a card comes from code.
+the weights (training.json, heads.json, alignment.json; for shapes-vit also evaluation.json and errors.json; for the
+recurrent reversal models reversal.json), so that every figure in a card comes from code.
 
     python -m models.cards models/bundled/induction-lm models/bundled/iso-dates models/bundled/shapes-vit
 """
@@ -267,9 +267,153 @@ Held-out curve (512 scenes of seed 999999):
 """
 
 
+def _length_groups(by_length: dict[int, float], width: int = 5) -> list[tuple[str, float]]:
+    """Exact match by input length pooled over groups of `width` lengths (5-9, 10-14, ..., 80)."""
+    first, last = min(by_length), max(by_length)
+    groups: dict[str, list[float]] = {}
+    for length in sorted(by_length):
+        low = first + (length - first) // width * width
+        name = f"{low}-{min(low + width - 1, last)}" if low != last else str(low)
+        groups.setdefault(name, []).append(by_length[length])
+    return [(name, sum(values) / len(values)) for name, values in groups.items()]
+
+
+def reliable_up_to(by_length: dict[int, float], threshold: float) -> int | None:
+    """The longest input length L such that every length up to L has exact match >= `threshold` (None when
+    even the shortest falls below it)."""
+    best = None
+    for length in sorted(by_length):
+        if by_length[length] < threshold:
+            break
+        best = length
+    return best
+
+
+def recurrent_card(directory: Path) -> str:
+    """The card of `reverse-gru` or `reverse-gru-attn`, from training.json (settings, wall time, curve),
+    reversal.json (``training.reversal.evaluate_reversal``) and config.json."""
+    directory = Path(directory)
+    training = json.loads((directory / "training.json").read_text())
+    evaluation = json.loads((directory / "reversal.json").read_text())
+    config = json.loads((directory / "config.json").read_text())
+    settings = training["settings"]
+    attention = config["model_type"] == "reverse-gru-attn"
+    name = config["model_type"]
+    sibling = "reverse-gru" if attention else "reverse-gru-attn"
+    buckets = evaluation["by_bucket"]
+    by_length = {int(length): value for length, value in evaluation["by_length"].items()}  # JSON keys are strings
+    bucket_rows = "\n".join(
+        f"| {bucket} | {values['n']} | **{values['exact_match']:.3f}** | {values['char_accuracy']:.3f} |"
+        + (f" {values['anti_diagonal']:.3f} |" if attention else "") for bucket, values in buckets.items())
+    diagonal_header = " anti-diagonal argmax |" if attention else ""
+    group_rows = "\n".join(f"| {group} | {value:.3f} |" for group, value in _length_groups(by_length))
+    up_to_90, up_to_50 = reliable_up_to(by_length, 0.9), reliable_up_to(by_length, 0.5)
+    per_length = len(by_length)
+    target = (f"The target of this model: exact match >= 0.9 at lengths 60-80; measured "
+              f"**{buckets['60-80']['exact_match']:.3f}**." if attention else
+              "This model is the baseline of the lesson: it is expected to fail on long strings.")
+    gradient_rows = []
+    for length, profile in evaluation["gradient_norms"].items():
+        values = profile["by_distance"]
+        picks = sorted({0, 1, 2, 5, 10, 20, 40, 60, int(length) - 2, int(length) - 1} & set(range(int(length))))
+        gradient_rows.append(f"| {length} | " + ", ".join(f"d={d}: {values[d]:.3g}" for d in picks)
+                             + f" | {values[-1] / max(values):.3g} |")
+    gradient_table = "\n".join(gradient_rows)
+    gradient_strings = next(iter(evaluation["gradient_norms"].values()))["strings"]
+    gradient_seed = next(iter(evaluation["gradient_norms"].values()))["seed"]
+    context = ("Bahdanau's additive attention: at each output step t the decoder state s_{t-1} scores every encoder "
+               "state, score_tj = v^T tanh(W_s s_{t-1} + W_h h_j), the softmax over the source positions gives the "
+               "weights a_tj, and the context c_t = sum_j a_tj h_j is concatenated to the decoder input "
+               f"(attention size {config['attention_size']})" if attention else
+               "the final encoder state only (the forward GRU's last state and the backward GRU's first, "
+               "concatenated), the same context at every output step; the decoder's first state is computed from "
+               "it too. Everything the decoder knows about the source passes through this one vector of "
+               f"{config['hidden_size'] * (2 if config['bidirectional'] else 1)} numbers")
+    diagonal_text = ""
+    if attention:
+        diagonal_text = f"""
+Alignment: teacher-forcing the reference, the share of output characters t whose largest attention weight lies
+on source position L - 1 - t (the anti-diagonal of the output x input matrix) is
+**{evaluation['anti_diagonal']:.3f}** over all {evaluation['n']:,} strings (per length bucket in the table above).
+The alignment was learnt from the reversal loss alone (no attention supervision).
+"""
+    curve_columns = {"train_loss": "train loss", "exact_match": "exact match", "exact_5-19": "5-19",
+                     "exact_20-39": "20-39", "exact_40-59": "40-59", "exact_60-80": "60-80"}
+    if attention:
+        curve_columns["anti_diagonal"] = "anti-diagonal"
+    return f"""# {name}
+
+A small recurrent encoder-decoder trained **by this project, offline, from random initialisation**, to reverse a
+string of lower-case letters ("attention" -> "noitnetta"). Its sibling `{sibling}` has every size and setting in
+common; the two differ only in what the decoder sees of the source. This one sees {context}.
+Plain PyTorch modules (`models/recurrent.py`; transformers has no such architecture): load with
+`models.recurrent.load_recurrent(dir)` -> (model, tokenizer, config); the tokenizer is a fast character-level
+tokenizer (`PreTrainedTokenizerFast.from_pretrained(dir)`).
+
+## Figures ({evaluation['n']:,} held-out strings, evaluation seed {evaluation['seed']}, every length 5-80 equally often)
+
+| input length | strings | greedy exact match | per-character accuracy |{diagonal_header}
+|---|---|---|---|{'---|' if attention else ''}
+{bucket_rows}
+| all | {evaluation['n']} | **{evaluation['exact_match']:.3f}** | {evaluation['char_accuracy']:.3f} |{f" {evaluation['anti_diagonal']:.3f} |" if attention else ''}
+
+{target} Exact match stays >= 0.9 for every input length up to **{up_to_90 if up_to_90 is not None else 'none'}**
+and >= 0.5 up to **{up_to_50 if up_to_50 is not None else 'none'}** ({evaluation['n'] // per_length} strings per length).
+Per-character accuracy counts the target positions whose greedy character is right (a missing character is wrong).
+{diagonal_text}
+Exact match by input length (grouped by 5 lengths):
+
+| input length | exact match |
+|---|---|
+{group_rows}
+
+## The vanishing gradient, measured
+The L2 norm of the gradient of the loss at the last output character (the step that must reproduce the source's
+FIRST character) with respect to each source character's embedding, averaged over {gradient_strings} held-out strings
+of each length (seed {gradient_seed}), by distance d = L - 1 - j from the last source character (d = L - 1 is the
+character that step needs). Last column: the norm at d = L - 1 over the largest norm.
+
+| length | norms by distance | needed / largest |
+|---|---|---|
+{gradient_table}
+
+Every value is in `reversal.json` (`gradient_norms`, `by_distance`).
+
+## Data
+`training/reversal.py`: letters uniform over a-z, lengths 5-80; a training batch draws one bucket of 4 consecutive
+lengths and each string's length uniformly inside it (every length equally often over the run, little padding).
+The source is the letters and </s>; the target is the reversed letters and </s>. Training strings come from seed
+{settings['seed']} (< 10**6), evaluation strings from seeds >= 10**6.
+
+## Architecture
+Embedding {config['embedding_size']} (shared by source and target), {'bidirectional ' if config['bidirectional'] else ''}GRU
+encoder with {config['hidden_size']} units per direction, GRU decoder with {config['decoder_size']} units whose input is the
+previous character's embedding concatenated with the context, readout Linear([s_t; c_t; embedding]) -> {config['vocab_size']} tokens;
+{training['params']:,} parameters.
+
+## Training
+```
+python -m training.train_reverse --model {name}
+```
+(defaults: `--steps {settings['steps']} --batch-size {settings['batch_size']} --lr {settings['peak_lr']:g} --seed {settings['seed']}
+--embedding-size {config['embedding_size']} --hidden-size {config['hidden_size']} --decoder-size {config['decoder_size']} --attention-size {config['attention_size']}`;
+Adam, 5% warm-up then cosine decay, gradient clipping at 1.0, teacher forcing, cross-entropy on the reversed
+string and its </s>; checkpoints every 100 steps, resumed when started again.) Wall time:
+{training['wall_time_s'] / 60:.1f} min with {training['threads']} torch thread on a 2-core machine shared with other
+jobs{training.get('wall_note', '')}.
+
+Held-out curve (304 strings of seed {evaluation['seed'] + 2} at each point; exact match by input length):
+
+{_curve_table(training['curve'], curve_columns)}
+{training.get('notes', '')}
+"""
+
+
 def main(argv: list[str] | None = None) -> None:
     for directory in map(Path, argv if argv is not None else sys.argv[1:]):
-        if (directory / "evaluation.json").is_file():
+        if (directory / "reversal.json").is_file():
+            card = recurrent_card(directory)
+        elif (directory / "evaluation.json").is_file():
             card = vit_card(directory)
         elif (directory / "heads.json").is_file():
             card = induction_card(directory)

@@ -3,6 +3,7 @@ their attention weights, gradient norms, saving and loading, greedy decoding, an
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -302,3 +303,26 @@ def test_evaluate_reversal_scores_a_known_model(drop_last, tokenizer):
         letters = sum(range(5, 81)) * 2
         assert result["char_accuracy"] == round(1 - 152 / letters, 4)  # one character missing per string
         assert result["by_bucket"]["5-19"]["char_accuracy"] == round(1 - 30 / (2 * sum(range(5, 20))), 4)
+
+
+def test_training_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
+    from training.train_reverse import train
+
+    common = {"steps": 6, "batch_size": 4, "eval_strings": 76, "gradient_strings": 1, **TINY}
+    whole = train("reverse-gru-attn", out=tmp_path / "whole", checkpoints=tmp_path / "one", **common)
+    stopped = train("reverse-gru-attn", out=tmp_path / "resumed", checkpoints=tmp_path / "two", stop_after=3, **common)
+    assert stopped == {"stopped_at": 3} and not (tmp_path / "resumed").exists()
+    resumed = train("reverse-gru-attn", out=tmp_path / "resumed", checkpoints=tmp_path / "two", **common)
+    first, _, _ = load_recurrent(tmp_path / "whole")
+    second, _, _ = load_recurrent(tmp_path / "resumed")
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert [p["train_loss"] for p in whole["curve"]] == [p["train_loss"] for p in resumed["curve"]]
+    assert whole["params"] == sum(p.numel() for p in first.parameters())
+    card = (tmp_path / "whole" / "README.md").read_text()
+    evaluation = json.loads((tmp_path / "whole" / "reversal.json").read_text())
+    assert f"| 60-80 | 21 | **{evaluation['by_bucket']['60-80']['exact_match']:.3f}** |" in card
+    assert "python -m training.train_reverse --model reverse-gru-attn" in card
+    assert set(evaluation["gradient_norms"]) == {"20", "80"} and len(evaluation["gradient_norms"]["80"]["by_distance"]) == 80
+    with pytest.raises(ValueError, match="training seeds"):
+        train("reverse-gru", seed=10**6, out=tmp_path / "never", **common)

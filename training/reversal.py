@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from models.recurrent import LETTERS, RecurrentEncoderDecoder
-from models.scenes import check_seed
+from training.seeds import check_seed
 
 MIN_LENGTH, MAX_LENGTH = 5, 80
 BATCH_BUCKET = 4  # lengths per training batch: 5-8, 9-12, ..., 77-80 (76 lengths, 19 buckets)
