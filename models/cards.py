@@ -314,13 +314,21 @@ def recurrent_card(directory: Path) -> str:
               "This model is the baseline of the lesson: it is expected to fail on long strings.")
     gradient_rows = []
     for length, profile in evaluation["gradient_norms"].items():
-        values = profile["by_distance"]
-        picks = sorted({0, 1, 2, 5, 10, 20, 40, 60, int(length) - 2, int(length) - 1} & set(range(int(length))))
-        gradient_rows.append(f"| {length} | " + ", ".join(f"d={d}: {values[d]:.3g}" for d in picks)
-                             + f" | {values[-1] / max(values):.3g} |")
+        length = int(length)
+        samples = sorted({0, length // 4, length // 2, 3 * length // 4, length - 1})
+        for step, needed in (("first_output", length - 1), ("last_output", 0)):
+            norms = profile[step]
+            largest = max(range(length), key=norms.__getitem__)
+            gradient_rows.append(
+                f"| {length} | {'first (t = 0)' if needed else f'last (t = {length - 1})'} | {needed} | {norms[needed]:.3g} | "
+                f"{norms[largest]:.3g} (j = {largest}) | **{norms[needed] / norms[largest]:.3g}** | "
+                + ", ".join(f"{norms[j]:.2g}" for j in samples) + f" (j = {', '.join(map(str, samples))}) |")
     gradient_table = "\n".join(gradient_rows)
     gradient_strings = next(iter(evaluation["gradient_norms"].values()))["strings"]
     gradient_seed = next(iter(evaluation["gradient_norms"].values()))["seed"]
+    reading = {"backward": "right to left, so x_j is read j steps before the encoder's final state",
+               "forward": "left to right, so x_j is read L - 1 - j steps before the encoder's final state",
+               "bidirectional": "both ways"}[config["encoder_direction"]]
     context = ("Bahdanau's additive attention: at each output step t the decoder state s_{t-1} scores every encoder "
                "state, score_tj = v^T tanh(W_s s_{t-1} + W_h h_j), the softmax over the source positions gives the "
                "weights a_tj, and the context c_t = sum_j a_tj h_j is concatenated to the decoder input "
@@ -328,7 +336,7 @@ def recurrent_card(directory: Path) -> str:
                "the final encoder state only (the forward GRU's last state and the backward GRU's first, "
                "concatenated), the same context at every output step; the decoder's first state is computed from "
                "it too. Everything the decoder knows about the source passes through this one vector of "
-               f"{config['hidden_size'] * (2 if config['bidirectional'] else 1)} numbers")
+               f"{config['hidden_size'] * (2 if config['encoder_direction'] == 'bidirectional' else 1)} numbers")
     diagonal_text = ""
     if attention:
         diagonal_text = f"""
@@ -368,16 +376,17 @@ Exact match by input length (grouped by 5 lengths):
 {group_rows}
 
 ## The vanishing gradient, measured
-The L2 norm of the gradient of the loss at the last output character (the step that must reproduce the source's
-FIRST character) with respect to each source character's embedding, averaged over {gradient_strings} held-out strings
-of each length (seed {gradient_seed}), by distance d = L - 1 - j from the last source character (d = L - 1 is the
-character that step needs). Last column: the norm at d = L - 1 over the largest norm.
+The L2 norm of the gradient of the loss at one output step (teacher-forced on the reference) with respect to the
+embedding of each source character j, averaged over {gradient_strings} held-out strings of each length L (seed
+{gradient_seed}). The first output step (t = 0) must write the LAST source character (j = L - 1), the last output step
+(t = L - 1) the FIRST (j = 0). The encoder reads {reading}.
 
-| length | norms by distance | needed / largest |
-|---|---|---|
+| length | output step | needed position | norm there | largest norm | needed / largest | norms at five positions |
+|---|---|---|---|---|---|---|
 {gradient_table}
 
-Every value is in `reversal.json` (`gradient_norms`, `by_distance`).
+Every value is in `reversal.json` (`gradient_norms`: `first_output` and `last_output`, one mean norm per source
+position j).
 
 ## Data
 `training/reversal.py`: letters uniform over a-z, lengths 5-80; a training batch draws one bucket of 4 consecutive
@@ -386,8 +395,8 @@ The source is the letters and </s>; the target is the reversed letters and </s>.
 {settings['seed']} (< 10**6), evaluation strings from seeds >= 10**6.
 
 ## Architecture
-Embedding {config['embedding_size']} (shared by source and target), {'bidirectional ' if config['bidirectional'] else ''}GRU
-encoder with {config['hidden_size']} units per direction, GRU decoder with {config['decoder_size']} units whose input is the
+Embedding {config['embedding_size']} (shared by source and target), {config['encoder_direction']} GRU
+encoder with {config['hidden_size']} units{' per direction' if config['encoder_direction'] == 'bidirectional' else ''}, GRU decoder with {config['decoder_size']} units whose input is the
 previous character's embedding concatenated with the context, readout Linear([s_t; c_t; embedding]) -> {config['vocab_size']} tokens;
 {training['params']:,} parameters.
 

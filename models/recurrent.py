@@ -1,13 +1,11 @@
 """Two small recurrent encoder-decoders (plain PyTorch), to show what attention was invented for.
 
-Both read characters with the same bidirectional GRU encoder (Bahdanau et al., 2015, used one too) and
-write with the same GRU decoder; they differ only in the context vector c_t the decoder receives at
-each output step t:
+Both read characters with the same GRU encoder and write with the same GRU decoder; they differ only in the
+context vector c_t the decoder receives at each output step t:
 
-- ``ReverseGRU`` (Cho et al., 2014, "RNN Encoder-Decoder"): c_t = c, the final encoder state (the
-  forward GRU's last state and the backward GRU's first, concatenated), the same at every step; the
-  decoder's first state is computed from it too. Everything the decoder knows about the source passes
-  through this one vector: the bottleneck.
+- ``ReverseGRU`` (Cho et al., 2014, "RNN Encoder-Decoder"): c_t = c, the encoder's final state, the same at
+  every step; the decoder's first state is computed from it too. Everything the decoder knows about the
+  source passes through this one vector: the bottleneck.
 - ``ReverseGRUAttention`` (Bahdanau et al., 2015, "RNNsearch"): c_t = sum_j a_tj h_j, with additive
   attention weights a_t = softmax_j(v^T tanh(W_s s_{t-1} + W_h h_j)) over the encoder states h_j of
   the source positions (padding masked out).
@@ -17,6 +15,12 @@ One decoder step (both models)::
     c_t = context(s_{t-1}, H)                     # fixed c, or attention over H
     s_t = GRU([embed(y_{t-1}); c_t], s_{t-1})     # the context is concatenated to the decoder input
     logits_t = W_o [s_t; c_t; embed(y_{t-1})]
+
+The encoder reads right to left by default (``encoder_direction="backward"``; "forward" and Bahdanau's
+"bidirectional" are there too). Then h_j holds x_j and, fading, the letters after it, never the letters
+before it, and the decoder's attention lands on the letter it writes: with a forward or bidirectional
+encoder, h_{j+1} also holds x_j, and a reversal model trained here learnt to attend one position to the
+right of the letter it wrote, or to spread its weight over both.
 
 A directory holds config.json (``RecurrentConfig``, with our own "model_type"), model.safetensors and a
 fast character-level tokenizer (``build_tokenizer``, saved with ``save_pretrained``):
@@ -35,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 MODEL_TYPES = ("reverse-gru", "reverse-gru-attn")
+DIRECTIONS = ("backward", "forward", "bidirectional")
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 LETTERS = tuple("abcdefghijklmnopqrstuvwxyz")
 
@@ -48,9 +53,10 @@ class RecurrentConfig:
         vocab_size: V, the tokenizer's vocabulary size.
         embedding_size: E, shared by source and target embeddings (one table).
         hidden_size: H, the encoder GRU's state size per direction (encoder states are 2H when bidirectional).
+        encoder_direction: "backward" (right to left: h_j summarises x_j and the letters after it),
+            "forward" (left to right) or "bidirectional" (both, concatenated, as Bahdanau et al.).
         decoder_size: D, the decoder GRU's state size.
         attention_size: A, the additive attention's hidden size (attention model only).
-        bidirectional: whether the encoder reads both ways.
         max_target_length: the longest output greedy decoding writes by default (</s> included).
         pad_token_id, bos_token_id, eos_token_id: special tokens (<s> starts the decoder).
     """
@@ -61,7 +67,7 @@ class RecurrentConfig:
     hidden_size: int = 128
     decoder_size: int = 256
     attention_size: int = 128
-    bidirectional: bool = True
+    encoder_direction: str = "backward"
     max_target_length: int = 100
     pad_token_id: int = 0
     bos_token_id: int = 1
@@ -70,6 +76,8 @@ class RecurrentConfig:
     def __post_init__(self) -> None:
         if self.model_type not in MODEL_TYPES:
             raise ValueError(f"Unknown recurrent model_type '{self.model_type}': choose one of {', '.join(MODEL_TYPES)}.")
+        if self.encoder_direction not in DIRECTIONS:
+            raise ValueError(f"Unknown encoder_direction '{self.encoder_direction}': choose one of {', '.join(DIRECTIONS)}.")
 
     @property
     def attention(self) -> bool:
@@ -79,7 +87,7 @@ class RecurrentConfig:
     @property
     def state_size(self) -> int:
         """C, the size of one encoder state h_j (and of the context vector)."""
-        return self.hidden_size * (2 if self.bidirectional else 1)
+        return self.hidden_size * (2 if self.encoder_direction == "bidirectional" else 1)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -124,14 +132,30 @@ class Decoding(NamedTuple):
     alignment: torch.Tensor | None
 
 
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence of a right-padded batch within its own length (padding stays on the right).
+
+    Args:
+        x: (B, S, ...) the batch.
+        lengths: (B,) real lengths.
+
+    Returns:
+        (B, S, ...) with x[b, :lengths[b]] reversed; applying it twice gives `x` back.
+    """
+    positions = torch.arange(x.shape[1], device=x.device)[None, :]  # (1, S)
+    index = torch.where(positions < lengths[:, None], lengths[:, None] - 1 - positions, positions)  # (B, S)
+    return x.gather(1, index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x))
+
+
 class GRUEncoder(nn.Module):
-    """A (bidirectional) GRU over embedded tokens; padding is skipped with packed sequences, so the
-    backward direction starts at each sequence's own last token."""
+    """A GRU over embedded tokens, reading backward (right to left), forward, or both ways; padding is
+    skipped with packed sequences, so a backward pass starts at each sequence's own last token."""
 
     def __init__(self, config: RecurrentConfig) -> None:
         super().__init__()
+        self.direction = config.encoder_direction
         self.gru = nn.GRU(config.embedding_size, config.hidden_size, batch_first=True,
-                          bidirectional=config.bidirectional)
+                          bidirectional=self.direction == "bidirectional")
 
     def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode a padded batch.
@@ -142,14 +166,18 @@ class GRUEncoder(nn.Module):
 
         Returns:
             states: (B, S, C) encoder state h_j of every position (zeros on padding).
-            final: (B, C) the final state: the forward GRU's state after the last real token and, when
-                bidirectional, the backward GRU's state after the first token.
+            final: (B, C) the state after the encoder's last step: after the last token (forward), after the
+                first token (backward), or both concatenated (bidirectional).
         """
-        lengths = attention_mask.sum(1).cpu()
-        packed = nn.utils.rnn.pack_padded_sequence(embeddings, lengths, batch_first=True, enforce_sorted=False)
+        lengths = attention_mask.sum(1)
+        if self.direction == "backward":
+            embeddings = reverse_padded(embeddings, lengths)  # read right to left
+        packed = nn.utils.rnn.pack_padded_sequence(embeddings, lengths.cpu(), batch_first=True, enforce_sorted=False)
         packed_states, last = self.gru(packed)  # last: (directions, B, H)
         states, _ = nn.utils.rnn.pad_packed_sequence(packed_states, batch_first=True,
                                                      total_length=embeddings.shape[1])  # (B, S, C)
+        if self.direction == "backward":
+            states = reverse_padded(states, lengths)  # h_j back at position j
         final = torch.cat(list(last), dim=-1)  # (B, C)
         return states, final
 

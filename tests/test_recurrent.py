@@ -17,6 +17,7 @@ from models.recurrent import (
     build_tokenizer,
     config_for,
     load_recurrent,
+    reverse_padded,
     save_recurrent,
 )
 from training.reversal import (
@@ -37,9 +38,10 @@ def tokenizer():
     return build_tokenizer()
 
 
-def tiny_model(model_type: str, tokenizer, seed: int = 0, dtype: torch.dtype = torch.float32):  # noqa: ANN001
+def tiny_model(model_type: str, tokenizer, seed: int = 0, dtype: torch.dtype = torch.float32,  # noqa: ANN001
+               direction: str = "backward"):
     torch.manual_seed(seed)
-    model = build_recurrent(config_for(model_type, tokenizer, **TINY)).to(dtype)
+    model = build_recurrent(config_for(model_type, tokenizer, encoder_direction=direction, **TINY)).to(dtype)
     return model.eval()
 
 
@@ -58,18 +60,24 @@ def gru_step(x: torch.Tensor, h: torch.Tensor, w_ih, w_hh, b_ih, b_hh) -> torch.
 def reference_logits(model, source_embeddings: torch.Tensor, decoder_ids: list[int]):  # noqa: ANN001
     """Logits (N, V) and attention weights (N, S) of one unpadded sequence, step by step from the parameters."""
     gru, decoder, attention = model.encoder.gru, model.decoder, model.attention
-    hidden = model.config.hidden_size
+    direction, hidden = model.config.encoder_direction, model.config.hidden_size
     forward_states, h = [], torch.zeros(hidden, dtype=source_embeddings.dtype)
     for x in source_embeddings:
         h = gru_step(x, h, gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0)
         forward_states.append(h)
     backward_states, h = [], torch.zeros(hidden, dtype=source_embeddings.dtype)
+    reverse = "_reverse" if direction == "bidirectional" else ""  # a backward-only encoder is a GRU on the reversed input
     for x in source_embeddings.flip(0):
-        h = gru_step(x, h, gru.weight_ih_l0_reverse, gru.weight_hh_l0_reverse, gru.bias_ih_l0_reverse,
-                     gru.bias_hh_l0_reverse)
+        h = gru_step(x, h, getattr(gru, "weight_ih_l0" + reverse), getattr(gru, "weight_hh_l0" + reverse),
+                     getattr(gru, "bias_ih_l0" + reverse), getattr(gru, "bias_hh_l0" + reverse))
         backward_states.insert(0, h)
-    states = torch.stack([torch.cat([f, b]) for f, b in zip(forward_states, backward_states)])  # (S, 2H)
-    final = torch.cat([forward_states[-1], backward_states[0]])
+    if direction == "forward":
+        states, final = torch.stack(forward_states), forward_states[-1]  # (S, H)
+    elif direction == "backward":
+        states, final = torch.stack(backward_states), backward_states[0]
+    else:
+        states = torch.stack([torch.cat([f, b]) for f, b in zip(forward_states, backward_states)])  # (S, 2H)
+        final = torch.cat([forward_states[-1], backward_states[0]])
     s = torch.tanh(decoder.init_state.weight @ final + decoder.init_state.bias)
     logits, weights = [], []
     for token in decoder_ids:
@@ -88,9 +96,10 @@ def reference_logits(model, source_embeddings: torch.Tensor, decoder_ids: list[i
     return torch.stack(logits), (torch.stack(weights) if weights else None)
 
 
+@pytest.mark.parametrize("direction", ["backward", "forward", "bidirectional"])
 @pytest.mark.parametrize("model_type", ["reverse-gru", "reverse-gru-attn"])
-def test_forward_matches_the_equations_on_a_padded_batch(model_type, tokenizer):
-    model = tiny_model(model_type, tokenizer, dtype=torch.float64)
+def test_forward_matches_the_equations_on_a_padded_batch(model_type, direction, tokenizer):
+    model = tiny_model(model_type, tokenizer, dtype=torch.float64, direction=direction)
     batch = encode_pairs(tokenizer, ["abcdefg", "xyz"])  # the second source is padded
     decoder_ids = model.shift_right(batch["labels"])
     with torch.no_grad():
@@ -126,7 +135,7 @@ def test_attention_weights_returned_are_the_ones_the_decoder_used(tokenizer):
 
 
 def test_additive_score_by_hand():
-    config = RecurrentConfig(decoder_size=2, hidden_size=1, attention_size=2)  # states of size 2 (two directions)
+    config = RecurrentConfig(decoder_size=2, hidden_size=2, attention_size=2)  # states of size 2
     attention = AdditiveAttention(config)
     with torch.no_grad():
         attention.query.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0]]))  # W_s
@@ -257,7 +266,7 @@ def test_evaluation_strings_need_an_evaluation_seed_and_cycle_lengths():
 
 class Oracle(torch.nn.Module):
     """A stand-in model that reverses perfectly, optionally dropping the last output character, and attends
-    on the anti-diagonal; its gradient norms are 1 at the first source character only."""
+    on the anti-diagonal; its gradient norms are 1 at the source character the step writes, 0 elsewhere."""
 
     def __init__(self, real, tokenizer, drop_last: bool) -> None:  # noqa: ANN001
         super().__init__()
@@ -281,8 +290,8 @@ class Oracle(torch.nn.Module):
         return type("Out", (), {"attentions": weights})()
 
     def gradient_norms(self, input_ids, labels, step=-1):  # noqa: ANN001, ANN201
-        norms = torch.zeros(input_ids.shape[0])
-        norms[0] = 1.0
+        norms = torch.zeros(input_ids.shape[0])  # S = L + 1
+        norms[input_ids.shape[0] - 1 - len(labels)] = 1.0  # step len(labels) - 1 writes x_{L - len(labels)}
         return norms
 
 
@@ -292,7 +301,8 @@ def test_evaluate_reversal_scores_a_known_model(drop_last, tokenizer):
     result = evaluate_reversal(oracle, tokenizer, n=152, seed=10**6 + 3, batch_size=40, gradient_strings=2,
                                gradient_lengths=(6,))
     assert result["anti_diagonal"] == 1.0
-    assert result["gradient_norms"][6]["by_distance"] == [0, 0, 0, 0, 0, 1.0]  # the first character is d = 5
+    assert result["gradient_norms"][6]["first_output"] == [0, 0, 0, 0, 0, 1.0]  # writes the last character
+    assert result["gradient_norms"][6]["last_output"] == [1.0, 0, 0, 0, 0, 0]  # writes the first
     assert set(result["by_bucket"]) == {"5-19", "20-39", "40-59", "60-80"}
     assert [v["n"] for v in result["by_bucket"].values()] == [30, 40, 40, 42]
     if not drop_last:
@@ -323,6 +333,15 @@ def test_training_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
     evaluation = json.loads((tmp_path / "whole" / "reversal.json").read_text())
     assert f"| 60-80 | 21 | **{evaluation['by_bucket']['60-80']['exact_match']:.3f}** |" in card
     assert "python -m training.train_reverse --model reverse-gru-attn" in card
-    assert set(evaluation["gradient_norms"]) == {"20", "80"} and len(evaluation["gradient_norms"]["80"]["by_distance"]) == 80
+    assert set(evaluation["gradient_norms"]) == {"20", "80"}
+    assert len(evaluation["gradient_norms"]["80"]["first_output"]) == len(evaluation["gradient_norms"]["80"]["last_output"]) == 80
+    assert "| 80 | last (t = 79) | 0 |" in card
     with pytest.raises(ValueError, match="training seeds"):
         train("reverse-gru", seed=10**6, out=tmp_path / "never", **common)
+
+
+def test_reverse_padded_reverses_each_row_within_its_length():
+    x = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]])[..., None].float()  # (B=2, S=4, 1)
+    flipped = reverse_padded(x, torch.tensor([3, 2]))
+    assert flipped[..., 0].tolist() == [[3, 2, 1, 0], [5, 4, 0, 0]]
+    assert torch.equal(reverse_padded(flipped, torch.tensor([3, 2])), x)

@@ -7,7 +7,7 @@ mixed lengths 5..80 would cost the time of length 80 at every step).
 
 Seeds: training < 10**6, evaluation >= 10**6 (``check_seed``). ``evaluate_reversal`` measures a model on
 held-out strings: exact match per input length, per-character accuracy, where the attention model's largest
-weight lands, and how the gradient of the last output step's loss falls with distance in the source.
+weight lands, and how far back in the source the gradient of the first and the last output's loss reaches.
 """
 
 from __future__ import annotations
@@ -89,16 +89,13 @@ def evaluate_reversal(model: RecurrentEncoderDecoder, tokenizer, n: int = 1520, 
     Exact match: the greedy output (up to </s>) equals the reversed string. Per-character accuracy: the
     share of target positions whose greedy character is right (a missing character counts as wrong).
     Anti-diagonal (attention model): teacher-forcing the reference, the share of output characters t
-    whose largest attention weight lies on source position L - 1 - t. Gradient norms: for
-    `gradient_strings` strings of each length in `gradient_lengths` (another evaluation seed), the L2 norm
-    of the gradient of the loss at the last output character (which must reproduce the FIRST source
-    character) with respect to each source character's embedding, averaged per distance d = L - 1 - j
-    from the last source character.
+    whose largest attention weight lies on source position L - 1 - t. Gradient norms: ``gradient_profile``
+    over `gradient_strings` strings of each length in `gradient_lengths` (another evaluation seed).
 
     Returns:
         {"n", "seed", "exact_match", "char_accuracy", "by_bucket": {bucket: {"exact_match", "char_accuracy",
         "n", "anti_diagonal"?}}, "by_length": {length: exact match}, "anti_diagonal" (attention model only),
-        "gradient_norms": {length: {"by_distance": [...], "strings", "seed"}}}.
+        "gradient_norms": ``gradient_profile``}.
     """
     check_seed(seed, "eval")
     model.eval()
@@ -156,21 +153,26 @@ def evaluate_reversal(model: RecurrentEncoderDecoder, tokenizer, n: int = 1520, 
 
 def gradient_profile(model: RecurrentEncoderDecoder, tokenizer, strings: int, seed: int,  # noqa: ANN001
                      lengths: tuple[int, ...]) -> dict:
-    """Mean gradient norm of the last output character's loss by distance d = L - 1 - j from the last source
-    character, over `strings` held-out strings of each length (see ``evaluate_reversal``).
+    """Mean gradient norms of the first and the last output character's loss over the source characters.
+
+    For `strings` held-out strings of each length L: the L2 norm of the gradient of the loss at output step
+    t (teacher-forced on the reference) with respect to the embedding of each source character j, for
+    t = 0 (writes x_{L-1}, the LAST source character) and t = L - 1 (writes x_0, the FIRST).
 
     Returns:
-        {length: {"by_distance": [mean norm at d = 0 .. L - 1], "strings": strings, "seed": seed}}.
+        {L: {"first_output": [mean norm at j = 0 .. L - 1], "last_output": [...], "strings", "seed"}}.
     """
     check_seed(seed, "eval")
     rng = np.random.default_rng(seed)
     profiles = {}
     for length in lengths:
-        norms = torch.zeros(length)
+        first, last = torch.zeros(length), torch.zeros(length)
         for source in random_strings(rng, [length] * strings):
             input_ids = torch.tensor(tokenizer(source)["input_ids"])  # (L + 1,) characters and </s>
             labels = torch.tensor(tokenizer(source[::-1], add_special_tokens=False)["input_ids"])  # (L,)
-            norms += model.gradient_norms(input_ids, labels)[:length].flip(0)  # index d = L - 1 - j
-        profiles[length] = {"by_distance": [float(f"{v:.4g}") for v in (norms / strings).tolist()],
+            first += model.gradient_norms(input_ids, labels[:1])[:length]  # the first output step
+            last += model.gradient_norms(input_ids, labels)[:length]  # the last output character
+        profiles[length] = {"first_output": [float(f"{v:.4g}") for v in (first / strings).tolist()],
+                            "last_output": [float(f"{v:.4g}") for v in (last / strings).tolist()],
                             "strings": strings, "seed": seed}
     return profiles

@@ -25,7 +25,15 @@ import numpy as np
 import torch
 
 from models.cards import recurrent_card
-from models.recurrent import MODEL_TYPES, RecurrentEncoderDecoder, build_recurrent, build_tokenizer, config_for, save_recurrent
+from models.recurrent import (
+    DIRECTIONS,
+    MODEL_TYPES,
+    RecurrentEncoderDecoder,
+    build_recurrent,
+    build_tokenizer,
+    config_for,
+    save_recurrent,
+)
 from training.loop import seeded_stream, train_loop, write_summary
 from training.reversal import EVAL_SEED, evaluate_reversal, training_batch
 
@@ -33,9 +41,9 @@ BUNDLED = Path("models/bundled")
 
 
 def train(model_type: str, steps: int = 2000, seed: int = 0, out: Path | None = None, batch_size: int = 64,
-          peak_lr: float = 2e-3, embedding_size: int = 32, hidden_size: int = 64, decoder_size: int = 128,
-          attention_size: int = 64, eval_every: int = 500, threads: int = 1, checkpoints: Path | None = None,
-          checkpoint_every: int = 100, stop_after: int | None = None, eval_strings: int = 1520,
+          peak_lr: float = 2e-3, embedding_size: int = 32, hidden_size: int = 128, decoder_size: int = 128,
+          attention_size: int = 64, encoder_direction: str = "backward", eval_every: int = 250, threads: int = 1,
+          checkpoints: Path | None = None, checkpoint_every: int = 100, stop_after: int | None = None, eval_strings: int = 1520,
           gradient_strings: int = 50) -> dict:
     """Train from scratch (or resume), then save the model and its evaluation; returns the summary.
 
@@ -48,7 +56,7 @@ def train(model_type: str, steps: int = 2000, seed: int = 0, out: Path | None = 
     rng = seeded_stream(seed)
     tokenizer = build_tokenizer()
     sizes = {"embedding_size": embedding_size, "hidden_size": hidden_size, "decoder_size": decoder_size,
-             "attention_size": attention_size}
+             "attention_size": attention_size, "encoder_direction": encoder_direction}
     model = build_recurrent(config_for(model_type, tokenizer, **sizes))
     optimiser = torch.optim.Adam(model.parameters(), lr=peak_lr)
     settings = {"model": model_type, "steps": steps, "seed": seed, "batch_size": batch_size, "peak_lr": peak_lr,
@@ -95,18 +103,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--embedding-size", type=int, default=32)
-    parser.add_argument("--hidden-size", type=int, default=64, help="encoder GRU state per direction")
+    parser.add_argument("--hidden-size", type=int, default=128, help="encoder GRU state (per direction)")
+    parser.add_argument("--encoder-direction", choices=DIRECTIONS, default="backward")
     parser.add_argument("--decoder-size", type=int, default=128)
     parser.add_argument("--attention-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--checkpoints", type=Path, default=None, help="default: /tmp/<model>-checkpoints")
     parser.add_argument("--checkpoint-every", type=int, default=100)
-    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--eval-every", type=int, default=250)
     args = parser.parse_args(argv)
     checkpoints = args.checkpoints or Path(f"/tmp/{args.model}-checkpoints")
     summary = train(args.model, args.steps, args.seed, args.out, batch_size=args.batch_size, peak_lr=args.lr,
                     embedding_size=args.embedding_size, hidden_size=args.hidden_size,
-                    decoder_size=args.decoder_size, attention_size=args.attention_size, threads=args.threads,
+                    decoder_size=args.decoder_size, attention_size=args.attention_size,
+                    encoder_direction=args.encoder_direction, threads=args.threads,
                     checkpoints=checkpoints, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every)
     evaluation = summary["evaluation"]
     print(json.dumps({"wall_time_s": summary["wall_time_s"], "params": summary["params"],
