@@ -289,6 +289,24 @@ def reliable_up_to(by_length: dict[int, float], threshold: float) -> int | None:
     return best
 
 
+def _gradient_table(profiles: dict) -> str:
+    """One row per length and output step (first, last): the mean norm at the source position the step writes,
+    the largest norm and where it is, their ratio, and the norms at five positions."""
+    rows = []
+    for length, profile in profiles.items():
+        length = int(length)
+        samples = sorted({0, length // 4, length // 2, 3 * length // 4, length - 1})
+        for step, needed in (("first_output", length - 1), ("last_output", 0)):
+            norms = profile[step]
+            largest = max(range(length), key=norms.__getitem__)
+            rows.append(
+                f"| {length} | {'first (t = 0)' if needed else f'last (t = {length - 1})'} | {needed} | "
+                f"{norms[needed]:.3g} | {norms[largest]:.3g} (j = {largest}) | **{norms[needed] / norms[largest]:.3g}** | "
+                + ", ".join(f"{norms[j]:.2g}" for j in samples) + f" (j = {', '.join(map(str, samples))}) |")
+    return ("| length | output step | needed position | norm there | largest norm | needed / largest | "
+            "norms at five positions |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows))
+
+
 def recurrent_card(directory: Path) -> str:
     """The card of `reverse-gru` or `reverse-gru-attn`, from training.json (settings, wall time, curve),
     reversal.json (``training.reversal.evaluate_reversal``) and config.json."""
@@ -312,18 +330,6 @@ def recurrent_card(directory: Path) -> str:
     target = (f"The target of this model: exact match >= 0.9 at lengths 60-80; measured "
               f"**{buckets['60-80']['exact_match']:.3f}**." if attention else
               "This model is the baseline of the lesson: it is expected to fail on long strings.")
-    gradient_rows = []
-    for length, profile in evaluation["gradient_norms"].items():
-        length = int(length)
-        samples = sorted({0, length // 4, length // 2, 3 * length // 4, length - 1})
-        for step, needed in (("first_output", length - 1), ("last_output", 0)):
-            norms = profile[step]
-            largest = max(range(length), key=norms.__getitem__)
-            gradient_rows.append(
-                f"| {length} | {'first (t = 0)' if needed else f'last (t = {length - 1})'} | {needed} | {norms[needed]:.3g} | "
-                f"{norms[largest]:.3g} (j = {largest}) | **{norms[needed] / norms[largest]:.3g}** | "
-                + ", ".join(f"{norms[j]:.2g}" for j in samples) + f" (j = {', '.join(map(str, samples))}) |")
-    gradient_table = "\n".join(gradient_rows)
     gradient_strings = next(iter(evaluation["gradient_norms"].values()))["strings"]
     gradient_seed = next(iter(evaluation["gradient_norms"].values()))["seed"]
     reading = {"backward": "right to left, so x_j is read j steps before the encoder's final state",
@@ -381,12 +387,16 @@ embedding of each source character j, averaged over {gradient_strings} held-out 
 {gradient_seed}). The first output step (t = 0) must write the LAST source character (j = L - 1), the last output step
 (t = L - 1) the FIRST (j = 0). The encoder reads {reading}.
 
-| length | output step | needed position | norm there | largest norm | needed / largest | norms at five positions |
-|---|---|---|---|---|---|---|
-{gradient_table}
+Trained:
 
-Every value is in `reversal.json` (`gradient_norms`: `first_output` and `last_output`, one mean norm per source
-position j).
+{_gradient_table(evaluation['gradient_norms'])}
+
+As initialised, before training (the same seed, the same strings):
+
+{_gradient_table(evaluation['gradient_norms_at_init'])}
+
+Every value is in `reversal.json` (`gradient_norms` and `gradient_norms_at_init`: `first_output` and
+`last_output`, one mean norm per source position j).
 
 ## Data
 `training/reversal.py`: letters uniform over a-z, lengths 5-80; a training batch draws one bucket of 4 consecutive

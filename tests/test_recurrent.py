@@ -329,6 +329,9 @@ def test_training_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
         assert torch.equal(a, b), name
     assert [p["train_loss"] for p in whole["curve"]] == [p["train_loss"] for p in resumed["curve"]]
     assert whole["params"] == sum(p.numel() for p in first.parameters())
+    at_init = whole["evaluation"]["gradient_norms_at_init"]
+    assert at_init == resumed["evaluation"]["gradient_norms_at_init"]  # measured on the same initial weights
+    assert at_init[20]["first_output"] != whole["evaluation"]["gradient_norms"][20]["first_output"]
     card = (tmp_path / "whole" / "README.md").read_text()
     evaluation = json.loads((tmp_path / "whole" / "reversal.json").read_text())
     assert f"| 60-80 | 21 | **{evaluation['by_bucket']['60-80']['exact_match']:.3f}** |" in card

@@ -22,6 +22,7 @@ MIN_LENGTH, MAX_LENGTH = 5, 80
 BATCH_BUCKET = 4  # lengths per training batch: 5-8, 9-12, ..., 77-80 (76 lengths, 19 buckets)
 LENGTH_BUCKETS = ((5, 19), (20, 39), (40, 59), (60, 80))
 EVAL_SEED = 20261201
+GRADIENT_LENGTHS = (20, 80)
 
 
 def random_strings(rng: np.random.Generator, lengths: list[int] | np.ndarray) -> list[str]:
@@ -83,7 +84,7 @@ def bucket_of(length: int) -> str:
 @torch.no_grad()
 def evaluate_reversal(model: RecurrentEncoderDecoder, tokenizer, n: int = 1520, seed: int = EVAL_SEED,  # noqa: ANN001
                       batch_size: int = 100, gradient_strings: int = 50,
-                      gradient_lengths: tuple[int, ...] = (20, 80)) -> dict:
+                      gradient_lengths: tuple[int, ...] = GRADIENT_LENGTHS) -> dict:
     """Measure a reversal model on held-out strings.
 
     Exact match: the greedy output (up to </s>) equals the reversed string. Per-character accuracy: the

@@ -10,8 +10,9 @@ context: the final encoder state (``reverse-gru``) or Bahdanau's additive attent
 forcing, cross-entropy on the reversed string and its </s>, Adam with 5% warm-up and cosine decay, gradient
 clipping; the defaults are the committed models' settings. The output directory holds config.json,
 model.safetensors and the tokenizer (``models.recurrent.load_recurrent``), training.json (settings, wall
-time, held-out curve), reversal.json (``training.reversal.evaluate_reversal`` on held-out strings) and the
-model card README.md rendered from them (``models.cards``). Checkpoints every ``--checkpoint-every`` steps;
+time, held-out curve), reversal.json (``training.reversal.evaluate_reversal`` on held-out strings, and the
+gradient profile of the model as initialised, before training) and the model card README.md rendered from them
+(``models.cards``). Checkpoints every ``--checkpoint-every`` steps;
 started again with the same arguments, a killed run continues from its last checkpoint.
 """
 
@@ -35,7 +36,13 @@ from models.recurrent import (
     save_recurrent,
 )
 from training.loop import seeded_stream, train_loop, write_summary
-from training.reversal import EVAL_SEED, evaluate_reversal, training_batch
+from training.reversal import (
+    EVAL_SEED,
+    GRADIENT_LENGTHS,
+    evaluate_reversal,
+    gradient_profile,
+    training_batch,
+)
 
 BUNDLED = Path("models/bundled")
 
@@ -77,6 +84,8 @@ def train(model_type: str, steps: int = 2000, seed: int = 0, out: Path | None = 
             point["anti_diagonal"] = measured["anti_diagonal"]
         return point
 
+    # the gradient profile of the freshly initialised model (train_loop loads a checkpoint, if any, after this)
+    at_init = gradient_profile(model, tokenizer, gradient_strings, EVAL_SEED + 1, GRADIENT_LENGTHS)
     run = train_loop(model, optimiser, rng, next_batch=next_batch, loss_of=reversal_loss, evaluate=evaluate,
                      settings=settings, steps=steps, peak_lr=peak_lr, eval_every=eval_every,
                      checkpoint=None if checkpoints is None else Path(checkpoints) / f"{model_type}.pt",
@@ -84,6 +93,7 @@ def train(model_type: str, steps: int = 2000, seed: int = 0, out: Path | None = 
     if not run.finished:
         return {"stopped_at": run.step}
     measured = evaluate_reversal(model, tokenizer, n=eval_strings, seed=EVAL_SEED, gradient_strings=gradient_strings)
+    measured["gradient_norms_at_init"] = at_init
     out = BUNDLED / model_type if out is None else Path(out)
     save_recurrent(model, tokenizer, out)
     (out / "reversal.json").write_text(json.dumps(
