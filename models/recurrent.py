@@ -404,7 +404,14 @@ def build_recurrent(config: RecurrentConfig) -> RecurrentEncoderDecoder:
 def build_tokenizer():  # noqa: ANN201 - transformers.PreTrainedTokenizerFast
     """A fast character-level tokenizer over a-z (lower-cased); </s> ends every source; `decode` joins
     characters without spaces."""
-    from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers import (
+        Regex,
+        Tokenizer,
+        decoders,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
     from tokenizers.models import WordLevel
     from transformers import PreTrainedTokenizerFast
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,10 +28,12 @@ from training.reversal import (
     encode_pairs,
     evaluate_reversal,
     evaluation_strings,
+    gradient_profile,
     training_batch,
 )
 
 TINY = {"embedding_size": 4, "hidden_size": 3, "decoder_size": 5, "attention_size": 4}
+BUNDLED = Path(__file__).resolve().parent.parent / "models" / "bundled"
 
 
 @pytest.fixture(scope="module")
@@ -335,7 +338,7 @@ def test_training_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
     card = (tmp_path / "whole" / "README.md").read_text()
     evaluation = json.loads((tmp_path / "whole" / "reversal.json").read_text())
     assert f"| 60-80 | 21 | **{evaluation['by_bucket']['60-80']['exact_match']:.3f}** |" in card
-    assert "python -m training.train_reverse --model reverse-gru-attn" in card
+    assert "python -m training.train_reverse --model reverse-gru-attn --steps 6 --batch-size 4" in card
     assert set(evaluation["gradient_norms"]) == {"20", "80"}
     assert len(evaluation["gradient_norms"]["80"]["first_output"]) == len(evaluation["gradient_norms"]["80"]["last_output"]) == 80
     assert "| 80 | last (t = 79) | 0 |" in card
@@ -348,3 +351,64 @@ def test_reverse_padded_reverses_each_row_within_its_length():
     flipped = reverse_padded(x, torch.tensor([3, 2]))
     assert flipped[..., 0].tolist() == [[3, 2, 1, 0], [5, 4, 0, 0]]
     assert torch.equal(reverse_padded(flipped, torch.tensor([3, 2])), x)
+
+
+def test_card_helpers_on_hand_made_figures():
+    from models.cards import first_drop, length_groups
+
+    figures = {5: 1.0, 6: 1.0, 7: 1.0, 8: 0.0, 9: 0.0, 10: 0.0}
+    # centred means over 5 lengths: 5 -> 1.0, 6 -> 0.75, 7 -> 0.6, 8 -> 0.4
+    assert first_drop(figures, 0.5) == 8 and first_drop(figures, 0.9) == 6
+    assert first_drop({5: 1.0, 6: 0.9}, 0.5) is None
+    assert length_groups({5: 1.0, 6: 0.5, 7: 0.0, 8: 0.5, 9: 1.0, 10: 0.2}) == [("5-9", 0.6), ("10", 0.2)]
+
+
+@pytest.mark.parametrize("name", ["reverse-gru", "reverse-gru-attn"])
+def test_bundled_card_is_rendered_from_its_json(name):
+    from models.cards import recurrent_card
+
+    assert (BUNDLED / name / "README.md").read_text() == recurrent_card(BUNDLED / name)
+
+
+@pytest.mark.parametrize("name", ["reverse-gru", "reverse-gru-attn"])
+def test_bundled_figures_are_reproduced(name):
+    model, tokenizer, config = load_recurrent(BUNDLED / name)
+    evaluation = json.loads((BUNDLED / name / "reversal.json").read_text())
+    strings = evaluation_strings(evaluation["n"], evaluation["seed"])
+    for length in (6, 80):  # the 20 held-out strings of two lengths, decoded again
+        chosen = [s for s in strings if len(s) == length]
+        batch = encode_pairs(tokenizer, chosen)
+        ids, _ = model.generate(batch["input_ids"], batch["attention_mask"], max_new_tokens=length + 6)
+        outputs = tokenizer.batch_decode(ids, skip_special_tokens=True)
+        exact = sum(o == s[::-1] for o, s in zip(outputs, chosen)) / len(chosen)
+        assert abs(exact - evaluation["by_length"][str(length)]) <= 1 / len(chosen)  # one string (batching differs)
+    # the gradient profile as initialised: the same seed rebuilds the same initial weights
+    settings = json.loads((BUNDLED / name / "training.json").read_text())["settings"]
+    torch.manual_seed(settings["seed"])
+    initial = build_recurrent(config)
+    profile = evaluation["gradient_norms_at_init"]["20"]
+    again = gradient_profile(initial, tokenizer, profile["strings"], profile["seed"], (20,))[20]
+    np.testing.assert_allclose(again["first_output"], profile["first_output"], rtol=1e-3)
+    np.testing.assert_allclose(again["last_output"], profile["last_output"], rtol=1e-3)
+
+
+def test_bundled_attention_model_reverses_and_reads_the_letter_it_writes():
+    model, tokenizer, _ = load_recurrent(BUNDLED / "reverse-gru-attn")
+    text = "theattentionmodelreadstheletteritwrites"
+    decoding = model.decode(tokenizer, text)
+    assert decoding.output_text == text[::-1]
+    assert decoding.output_tokens[-1] == "</s>" and decoding.alignment.shape == (len(text) + 1, len(text) + 1)
+    assert decoding.alignment[:len(text)].argmax(-1).tolist() == list(range(len(text) - 1, -1, -1))
+    evaluation = json.loads((BUNDLED / "reverse-gru-attn" / "reversal.json").read_text())
+    assert evaluation["by_bucket"]["60-80"]["exact_match"] >= 0.9 and evaluation["anti_diagonal"] >= 0.9
+
+
+def test_bundled_plain_model_fails_where_the_attention_model_does_not():
+    plain = json.loads((BUNDLED / "reverse-gru" / "reversal.json").read_text())
+    attention = json.loads((BUNDLED / "reverse-gru-attn" / "reversal.json").read_text())
+    assert plain["by_bucket"]["60-80"]["exact_match"] == 0.0 < attention["by_bucket"]["60-80"]["exact_match"]
+    assert plain["by_length"]["5"] >= 0.9  # short strings pass through the final state
+    init = plain["gradient_norms_at_init"]["80"]["first_output"]
+    assert init[79] < 1e-6 * init[0]  # as initialised, the letter read first barely reaches the first output
+    attention_init = attention["gradient_norms_at_init"]["80"]["first_output"]
+    assert attention_init[79] > 0.01 * max(attention_init)  # attention's direct path
