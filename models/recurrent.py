@@ -263,7 +263,8 @@ class RecurrentEncoderDecoder(nn.Module):
 
     def encode(self, source_embeddings: torch.Tensor,
                attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Encoder states (B, S, C), first decoder state s_0 (B, D) and attention keys (B, S, A) or None."""
+        """Encoder states (B, S, C), the final encoder state (B, C) and the attention keys W_h h_j + b (B, S, A),
+        None for the plain model."""
         states, final = self.encoder(source_embeddings, attention_mask)
         keys = self.attention.key(states) if self.attention is not None else None
         return states, final, keys
