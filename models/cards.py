@@ -1,6 +1,6 @@
 """Model cards of the bundled models this project trains, written from the JSON their training runs left beside
-the weights (training.json, heads.json, alignment.json; for shapes-vit also evaluation.json and errors.json), so
-that every figure in a card comes from code.
+the weights (training.json, heads.json, alignment.json; for shapes-vit also evaluation.json and errors.json; for the
+recurrent reversal models reversal.json), so that every figure in a card comes from code.
 
     python -m models.cards models/bundled/induction-lm models/bundled/iso-dates models/bundled/shapes-vit
 """
@@ -267,9 +267,196 @@ Held-out curve (512 scenes of seed 999999):
 """
 
 
+def length_groups(by_length: dict[int, float], width: int = 5) -> list[tuple[str, float]]:
+    """Exact match by input length pooled over groups of `width` lengths (5-9, 10-14, ..., 80)."""
+    first, last = min(by_length), max(by_length)
+    groups: dict[str, list[float]] = {}
+    for length in sorted(by_length):
+        low = first + (length - first) // width * width
+        name = f"{low}-{min(low + width - 1, last)}" if low != last else str(low)
+        groups.setdefault(name, []).append(by_length[length])
+    return [(name, sum(values) / len(values)) for name, values in groups.items()]
+
+
+def first_drop(by_length: dict[int, float], threshold: float, window: int = 5) -> int | None:
+    """The first input length whose exact match, averaged over the `window` lengths centred on it (fewer at the
+    ends), is below `threshold`; None when it never is."""
+    lengths = sorted(by_length)
+    for index, length in enumerate(lengths):
+        around = lengths[max(index - window // 2, 0):index + window // 2 + 1]
+        if sum(by_length[k] for k in around) / len(around) < threshold:
+            return length
+    return None
+
+
+def _gradient_table(profiles: dict) -> str:
+    """One row per length and output step (first, last): the mean norm at the source position the step writes,
+    the largest norm and where it is, their ratio, and the norms at five positions."""
+    rows = []
+    for length, profile in profiles.items():
+        length = int(length)
+        samples = sorted({0, length // 4, length // 2, 3 * length // 4, length - 1})
+        for step, needed in (("first_output", length - 1), ("last_output", 0)):
+            norms = profile[step]
+            largest = max(range(length), key=norms.__getitem__)
+            rows.append(
+                f"| {length} | {'first (t = 0)' if needed else f'last (t = {length - 1})'} | {needed} | "
+                f"{norms[needed]:.3g} | {norms[largest]:.3g} (j = {largest}) | **{norms[needed] / norms[largest]:.3g}** | "
+                + ", ".join(f"{norms[j]:.2g}" for j in samples) + f" (j = {', '.join(map(str, samples))}) |")
+    return ("| length | output step | needed position | norm there | largest norm | needed / largest | "
+            "norms at five positions |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows))
+
+
+DIRECTION_NOTES = {
+    "backward": """The encoder reads right to left, in both models: each encoder state h_j holds x_j and, fading, the letters
+after it, never the letters before it, so the letter the decoder writes is freshest in one state only, and
+attention lands on it. With a forward or bidirectional encoder h_{j+1} holds x_j too, and in this project's
+prototypes the attention model learnt to look one letter to the right of the one it wrote, or to spread its weight
+over both. For the plain model this order is the harder one: it must write first the letter it read first
+(Sutskever et al., 2014, reversed their source sentences so that the first words to write were the last read).
+""",
+    "forward": "The encoder reads left to right.\n",
+    "bidirectional": "The encoder reads both ways (Bahdanau et al., 2015); h_j is the two directions' states concatenated.\n",
+}
+
+
+def recurrent_card(directory: Path) -> str:
+    """The card of `reverse-gru` or `reverse-gru-attn`, from training.json (settings, wall time, curve),
+    reversal.json (``training.reversal.evaluate_reversal``) and config.json."""
+    directory = Path(directory)
+    training = json.loads((directory / "training.json").read_text())
+    evaluation = json.loads((directory / "reversal.json").read_text())
+    config = json.loads((directory / "config.json").read_text())
+    settings = training["settings"]
+    attention = config["model_type"] == "reverse-gru-attn"
+    name = config["model_type"]
+    sibling = "reverse-gru" if attention else "reverse-gru-attn"
+    buckets = evaluation["by_bucket"]
+    by_length = {int(length): value for length, value in evaluation["by_length"].items()}  # JSON keys are strings
+    bucket_rows = "\n".join(
+        f"| {bucket} | {values['n']} | **{values['exact_match']:.3f}** | {values['char_accuracy']:.3f} |"
+        + (f" {values['anti_diagonal']:.3f} |" if attention else "") for bucket, values in buckets.items())
+    diagonal_header = " anti-diagonal argmax |" if attention else ""
+    group_rows = "\n".join(f"| {group} | {value:.3f} |" for group, value in length_groups(by_length))
+    drop_90, drop_50 = first_drop(by_length, 0.9), first_drop(by_length, 0.5)
+    strings_per_length = evaluation["n"] // len(by_length)
+
+    def drop(length: int | None, threshold: float) -> str:
+        return (f"stays >= {threshold} at every length" if length is None else
+                f"first falls below {threshold} at length **{length}**")
+    target = (f"The target of this model: exact match >= 0.9 at lengths 60-80; measured "
+              f"**{buckets['60-80']['exact_match']:.3f}**." if attention else
+              "This model is the baseline of the lesson: it is expected to fail on long strings.")
+    gradient_strings = next(iter(evaluation["gradient_norms"].values()))["strings"]
+    gradient_seed = next(iter(evaluation["gradient_norms"].values()))["seed"]
+    reading = {"backward": "right to left, so x_j is read j steps before the encoder's final state",
+               "forward": "left to right, so x_j is read L - 1 - j steps before the encoder's final state",
+               "bidirectional": "both ways"}[config["encoder_direction"]]
+    final_state = {"backward": "the state after reading the first letter, the encoder's last step",
+                   "forward": "the state after reading </s>, the encoder's last step",
+                   "bidirectional": "the forward GRU's last state and the backward GRU's first, concatenated",
+                   }[config["encoder_direction"]]
+    context = ("Bahdanau's additive attention: at each output step t the decoder state s_{t-1} scores every encoder "
+               "state, score_tj = v^T tanh(W_s s_{t-1} + W_h h_j), the softmax over the source positions gives the "
+               "weights a_tj, and the context c_t = sum_j a_tj h_j is concatenated to the decoder input "
+               f"(attention size {config['attention_size']})" if attention else
+               f"the final encoder state only ({final_state}), the same context at every output step; the decoder's "
+               "first state is computed from it too. Everything the decoder knows about the source passes through "
+               f"this one vector of {config['hidden_size'] * (2 if config['encoder_direction'] == 'bidirectional' else 1)} "
+               "numbers")
+    diagonal_text = ""
+    if attention:
+        diagonal_text = f"""
+Alignment: teacher-forcing the reference, the share of output characters t whose largest attention weight lies
+on source position L - 1 - t (the anti-diagonal of the output x input matrix) is
+**{evaluation['anti_diagonal']:.3f}** over all {evaluation['n']:,} strings (per length bucket in the table above).
+The alignment was learnt from the reversal loss alone (no attention supervision).
+"""
+    curve_columns = {"train_loss": "train loss", "exact_match": "exact match", "exact_5-19": "5-19",
+                     "exact_20-39": "20-39", "exact_40-59": "40-59", "exact_60-80": "60-80"}
+    if attention:
+        curve_columns["anti_diagonal"] = "anti-diagonal"
+    return f"""# {name}
+
+A small recurrent encoder-decoder trained **by this project, offline, from random initialisation**, to reverse a
+string of lower-case letters ("attention" -> "noitnetta"). Its sibling `{sibling}` has every size, the data and the
+optimiser in common (the number of steps of each is below); the two differ only in what the decoder sees of the
+source. This one sees {context}.
+Plain PyTorch modules (`models/recurrent.py`; transformers has no such architecture): load with
+`models.recurrent.load_recurrent(dir)` -> (model, tokenizer, config); the tokenizer is a fast character-level
+tokenizer (`PreTrainedTokenizerFast.from_pretrained(dir)`).
+
+## Figures ({evaluation['n']:,} held-out strings, evaluation seed {evaluation['seed']}, every length 5-80 equally often)
+
+| input length | strings | greedy exact match | per-character accuracy |{diagonal_header}
+|---|---|---|---|{'---|' if attention else ''}
+{bucket_rows}
+| all | {evaluation['n']} | **{evaluation['exact_match']:.3f}** | {evaluation['char_accuracy']:.3f} |{f" {evaluation['anti_diagonal']:.3f} |" if attention else ''}
+
+{target} Exact match (each length averaged with its two neighbours on either side, {5 * strings_per_length} strings)
+{drop(drop_90, 0.9)} and {drop(drop_50, 0.5)}; every length's own figure is in `reversal.json` (`by_length`,
+{strings_per_length} strings each).
+Per-character accuracy counts the target positions whose greedy character is right (a missing character is wrong).
+{diagonal_text}
+Exact match by input length (grouped by 5 lengths):
+
+| input length | exact match |
+|---|---|
+{group_rows}
+
+## The vanishing gradient, measured
+The L2 norm of the gradient of the loss at one output step (teacher-forced on the reference) with respect to the
+embedding of each source character j, averaged over {gradient_strings} held-out strings of each length L (seed
+{gradient_seed}). The first output step (t = 0) must write the LAST source character (j = L - 1), the last output step
+(t = L - 1) the FIRST (j = 0). The encoder reads {reading}.
+
+Trained:
+
+{_gradient_table(evaluation['gradient_norms'])}
+
+As initialised, before training (the same seed, the same strings):
+
+{_gradient_table(evaluation['gradient_norms_at_init'])}
+
+Every value is in `reversal.json` (`gradient_norms` and `gradient_norms_at_init`: `first_output` and
+`last_output`, one mean norm per source position j).
+
+## Data
+`training/reversal.py`: letters uniform over a-z, lengths 5-80; a training batch draws one bucket of 4 consecutive
+lengths and each string's length uniformly inside it (every length equally often over the run, little padding).
+The source is the letters and </s>; the target is the reversed letters and </s>. Training strings come from seed
+{settings['seed']} (< 10**6), evaluation strings from seeds >= 10**6.
+
+## Architecture
+Embedding {config['embedding_size']} (shared by source and target), {config['encoder_direction']} GRU
+encoder with {config['hidden_size']} units{' per direction' if config['encoder_direction'] == 'bidirectional' else ''}, GRU decoder with {config['decoder_size']} units whose input is the
+previous character's embedding concatenated with the context, readout Linear([s_t; c_t; embedding]) -> {config['vocab_size']} tokens;
+{training['params']:,} parameters.
+{DIRECTION_NOTES[config['encoder_direction']]}
+## Training
+```
+python -m training.train_reverse --model {name} --steps {settings['steps']} --batch-size {settings['batch_size']} \\
+    --lr {settings['peak_lr']:g} --seed {settings['seed']} --embedding-size {settings['embedding_size']} \\
+    --hidden-size {settings['hidden_size']} --decoder-size {settings['decoder_size']} \\
+    --attention-size {settings['attention_size']} --encoder-direction {settings['encoder_direction']}
+```
+(Adam, 5% warm-up then cosine decay, gradient clipping at 1.0, teacher forcing, cross-entropy on the reversed
+string and its </s>; checkpoints every 100 steps, resumed when started again.) Wall time
+{training['wall_time_s'] / 60:.1f} min, CPU time {training['cpu_time_s'] / 60:.1f} min, with {training['threads']} torch
+thread on a 2-core machine shared with other jobs{training.get('wall_note', '')}.
+
+Held-out curve (304 strings of seed {evaluation['seed'] + 2} at each point; exact match by input length):
+
+{_curve_table(training['curve'], curve_columns)}
+{training.get('notes', '')}
+"""
+
+
 def main(argv: list[str] | None = None) -> None:
     for directory in map(Path, argv if argv is not None else sys.argv[1:]):
-        if (directory / "evaluation.json").is_file():
+        if (directory / "reversal.json").is_file():
+            card = recurrent_card(directory)
+        elif (directory / "evaluation.json").is_file():
             card = vit_card(directory)
         elif (directory / "heads.json").is_file():
             card = induction_card(directory)

@@ -1,2 +1,3 @@
-"""Training of the bundled models: the synthetic data (scenes, dates, induction sequences), the one training
-loop, and the commands that retrain each model (python -m training.train_vit, train_induction, train_dates)."""
+"""Training of the bundled models: the synthetic data (scenes, dates, induction sequences, reversal strings), the
+one training loop, and the commands that retrain each model (python -m training.train_vit, train_induction,
+train_dates, train_reverse)."""
