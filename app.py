@@ -34,6 +34,7 @@ explore = [
     st.Page("app_pages/seq2seq.py", title="Encoder-decoder", icon=":material/swap_horiz:", url_path="encoder-decoder"),
 ]
 learn = [
+    st.Page("app_pages/learn_rnn.py", title="Where attention came from", icon=":material/history:", url_path="learn-rnn"),
     st.Page("app_pages/learn_head.py", title="Inside one head", icon=":material/functions:", url_path="learn-head"),
     st.Page("app_pages/learn_positions.py", title="Positional encoding", icon=":material/timeline:", url_path="learn-positions"),
     st.Page("app_pages/learn_words.py", title="Word pulling", icon=":material/scatter_plot:", url_path="learn-words"),
@@ -44,7 +45,7 @@ navigation = st.navigation({"Explore": explore, "Learn": learn})
 warm_up(models.TEXT.default_model)  # the first page most visitors open needs it: load it while the page draws
 
 st.sidebar.markdown("### Models")
-for kind in models.KINDS:
+for kind in models.TRANSFORMER_KINDS:
     model_picker(kind)
 if torch.cuda.is_available():  # half precision is a GPU option; the CPU keeps float32
     url.selectbox("Precision (GPU)", ("float32", "float16", "bfloat16"), "precision", "float32", on=st.sidebar,

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import explain
-from models import KINDS, kind_named
+from models import TRANSFORMER_KINDS, kind_named
 from ui import url, views, widgets
 from ui.notices import capture_or_message, input_notices
 from ui.services import decoder_capture, image_capture, seq2seq_capture, text_capture
@@ -17,7 +17,7 @@ STACKS = {"encoder": "encoder self-attention", "decoder": "decoder self-attentio
 st.title("Head comparison")
 st.caption("All heads of all layers for one input: small multiples on one colour scale, and statistics that tell heads apart.")
 
-kind = kind_named(url.radio("Model", [k.name for k in KINDS], "hc_kind", "text", horizontal=True,
+kind = kind_named(url.radio("Model", [k.name for k in TRANSFORMER_KINDS], "hc_kind", "text", horizontal=True,
                             format_func=lambda n: kind_named(n).label))
 model_name, loaded = widgets.page_model(kind)
 cross_keys, queries, stack = None, None, None

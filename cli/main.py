@@ -1,4 +1,4 @@
-"""The command line, `python -m explain {models,text,seq2seq,image,qkv,bench,evaluate}` (explain/__main__.py hands
+"""The command line, `python -m explain {models,text,seq2seq,image,rnn,qkv,bench,evaluate}` (explain/__main__.py hands
 over here). Bad input gets one sentence on stderr and exit code 2. See README.md."""
 
 from __future__ import annotations
@@ -69,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--overlay-style", choices=("smooth", "patches"), default="smooth",
                        help="relevance upsampled smoothly (bilinear) or as crisp patches (default smooth)")
     _add_method_options(image)
+
+    rnn = commands.add_parser("rnn", help="reverse a string of letters with a recurrent encoder-decoder: its output, "
+                                          "alignment (attention model) and gradient norms per source letter")
+    rnn.add_argument("text", help="lower-case letters, for example 'attention'")
+    rnn.add_argument("--model", default="reverse-gru-attn", help="reverse-gru-attn (default) or reverse-gru")
+    rnn.add_argument("--initialised", action="store_true",
+                     help="measure a freshly initialised model of the same shape (seed 0) instead of the trained one")
+    rnn.add_argument("--out", required=True, help="the .npz file to write")
 
     qkv = commands.add_parser("qkv", help="every step of one attention head for one query token")
     qkv.add_argument("text", nargs="?", default=None, help="the input text (not for --image)")
@@ -310,6 +318,10 @@ def run_evaluate(args: argparse.Namespace) -> None:
     import models
 
     kind = models.load_spec(args.model).kind
+    if not kind.transformer:
+        raise CliError(f"'{args.model}' is {kind.article}: its measured figures are in its model card and reversal.json "
+                       f"(`{models.registry.TRAIN_COMMANDS.get(args.model, 'python -m training.train_reverse')}` "
+                       "re-measures them); evaluate scores the explanation methods of transformers.")
     if args.texts or not kind.reads_images:
         from cli.evaluate_text import BUNDLED_TEXTS, DEFAULT_LABELS, evaluate_texts, read_texts
 
@@ -339,6 +351,30 @@ def run_evaluate(args: argparse.Namespace) -> None:
     print(json.dumps(evaluation.evaluate(**options), indent=2))
 
 
+def run_rnn(args: argparse.Namespace) -> None:
+    import models
+    from explain.recurrent import check_letters, run_recurrent
+
+    _check_out(args.out)
+    check_letters(args.text)
+    loaded = models.load(args.model)
+    if loaded.spec.kind.transformer:
+        raise _wrong_kind(args.model, loaded.spec.kind)
+    run = run_recurrent(loaded, args.text, initialised=args.initialised)
+    arrays = {
+        "output_text": np.array(run.output_text), "input_tokens": np.array(run.input_tokens, dtype=str),
+        "output_tokens": np.array(run.output_tokens, dtype=str), "gradient_norms": run.gradient_norms,
+        "gradient_norms_first": run.gradient_norms_first, "distances": run.distances.astype(np.int64),
+        "model": np.array(args.model), "initialised": np.array(run.initialised),
+    }
+    if run.alignment is not None:
+        arrays["alignment"] = run.alignment
+    np.savez(args.out, **arrays)
+    verdict = "correct" if run.correct else f"wrong (the reversal is {run.letters[::-1]!r})"
+    diagonal = "" if run.anti_diagonal is None else f"; largest attention on the anti-diagonal for {run.anti_diagonal:.0%} of letters"
+    print(f"wrote {args.out}: {len(run.letters)} letters -> {run.output_text!r}, {verdict}{diagonal}")
+
+
 def run_qkv(args: argparse.Namespace) -> None:
     import models
     from explain.qkv import head_internals
@@ -366,7 +402,7 @@ def run_qkv(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {
-    "qkv": run_qkv,
+    "qkv": run_qkv, "rnn": run_rnn,
     "models": run_models, "text": run_text, "seq2seq": run_seq2seq, "image": run_image, "bench": run_bench,
     "evaluate": run_evaluate,
 }

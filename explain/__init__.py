@@ -37,6 +37,7 @@ from explain.rollout import (
     gradient_rollout,
     gradient_weighted,
 )
+from explain.recurrent import LettersError, RecurrentRun, check_letters, run_recurrent
 from explain.seq2seq import STACKS, Seq2SeqCapture, capture_seq2seq, output_relevance
 from explain.targets import ClassLogit, EmbeddingSimilarity, Target, TokenLogit
 from explain.tokens import (
@@ -56,13 +57,13 @@ from explain.vision import ImageCapture, capture_image, patch_grid, patch_tokens
 __all__ = [
     "CROSS_STATISTICS", "DECODER_STATISTICS", "HEAD_FUSIONS", "MAX_GENERATE", "MAX_PIXELS", "METHODS", "STACKS",
     "STATISTICS", "Capture", "ClassLogit", "DecoderCapture", "EmbeddingSimilarity", "Explanation", "ImageCapture",
-    "ImageInputError", "Method", "RolloutSteps", "Seq2SeqCapture", "Target", "TextCapture", "TokenLogit",
-    "attention_rollout", "capture", "capture_decoder", "capture_image", "capture_seq2seq", "capture_text",
+    "ImageInputError", "LettersError", "Method", "RecurrentRun", "RolloutSteps", "Seq2SeqCapture", "Target", "TextCapture", "TokenLogit",
+    "attention_rollout", "capture", "capture_decoder", "capture_image", "capture_seq2seq", "capture_text", "check_letters",
     "discard_smallest", "encoder_decoder_relevance", "encoder_decoder_rollout", "explain_capture", "fuse_heads",
     "generated_positions", "generated_relevance", "get_method", "gradient_rollout", "gradient_weighted", "head_statistics",
     "head_statistics_for", "hide_tokens", "induction_scores", "input_relevance", "layer_attention",
     "merge_attention", "merge_relevance", "methods_for", "normalize_residual", "open_image", "output_relevance", "patch_grid",
-    "patch_tokens", "previous_token_scores", "readable", "repeated_token_induction", "resolve_token", "spaced",
+    "patch_tokens", "previous_token_scores", "readable", "repeated_token_induction", "resolve_token", "run_recurrent", "spaced",
     "stack_attentions", "token_positions", "token_text", "token_view", "tokenize", "view_matrix",
     "view_relevance", "word_groups",
 ]

@@ -2,7 +2,7 @@
 default, how it is named to people and on the command line. Code asks a kind object (`kind.causal`,
 `kind.reads_images`, `kind.label`); it never compares kind names as strings.
 
-A kind's `name` ("text", "image", "decoder", "seq2seq") is what URLs, JSON and session keys hold; look a kind
+A kind's `name` ("text", "image", "decoder", "seq2seq", "recurrent") is what URLs, JSON and session keys hold; look a kind
 up by it with `kind_named`.
 """
 
@@ -62,7 +62,11 @@ DECODER = ModelKind("decoder", "Decoder", "a decoder (causal LM)", "induction-lm
                     "prompt", causal=True, generates=True)
 SEQ2SEQ = ModelKind("seq2seq", "Encoder-decoder", "an encoder-decoder", "iso-dates", "seq2seq", "Source", "source",
                     generates=True, cross_attention=True)
-KINDS: tuple[ModelKind, ...] = (TEXT, IMAGE, DECODER, SEQ2SEQ)
+RECURRENT = ModelKind("recurrent", "Recurrent encoder-decoder", "a recurrent (GRU) encoder-decoder", "reverse-gru-attn",
+                      "rnn", "Letters", "letters", generates=True, transformer=False)
+KINDS: tuple[ModelKind, ...] = (TEXT, IMAGE, DECODER, SEQ2SEQ, RECURRENT)
+# The kinds with attention layers the Explore pages, the methods and the sidebar's model pickers read.
+TRANSFORMER_KINDS: tuple[ModelKind, ...] = tuple(kind for kind in KINDS if kind.transformer)
 
 
 def kind_named(name: str) -> ModelKind:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -12,12 +13,13 @@ from typing import Any
 
 import torch
 
-from models.kinds import DECODER, IMAGE, SEQ2SEQ
+from models.kinds import DECODER, IMAGE, RECURRENT, SEQ2SEQ
 from models.registry import (
     REGISTRY,
     TRAIN_COMMANDS,
     ModelLoadError,
     ModelSpec,
+    recurrent_spec,
     spec_from_config,
 )
 
@@ -169,6 +171,9 @@ def _load_spec(name_or_path: str, allow_download: bool) -> ModelSpec:
 
     _quiet_transformers()
     name, source, bundled, description = resolve(name_or_path)
+    recurrent = _recurrent_config(source)
+    if recurrent is not None:
+        return recurrent_spec(name, source, recurrent, bundled=bundled, description=description)
     local_only = not allow_download or bool(os.environ.get("HF_HUB_OFFLINE"))
     try:
         config = _from_pretrained(AutoConfig, source, name, local_only)
@@ -181,6 +186,20 @@ def _load_spec(name_or_path: str, allow_download: bool) -> ModelSpec:
             ) from error
         raise ModelLoadError(_offline_message(name, source)) from error
     return spec_from_config(name, source, config, bundled=bundled, description=description)
+
+
+def _recurrent_config(source: str) -> dict | None:
+    """The config.json of a recurrent teaching model (models/recurrent.py) in `source`, else None."""
+    from models.recurrent import MODEL_TYPES
+
+    path = Path(source) / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text())
+    except ValueError:
+        return None
+    return config if isinstance(config, dict) and config.get("model_type") in MODEL_TYPES else None
 
 
 def load(
@@ -215,6 +234,8 @@ def _load(name_or_path: str, allow_download: bool, dtype: str, device: str | Non
     if dtype == "float16" and target.type != "cuda":
         raise ModelLoadError("Half precision (float16) needs a CUDA device: use float32 or bfloat16 on the CPU.")
     spec = load_spec(name_or_path, allow_download=allow_download)
+    if spec.kind is RECURRENT:
+        return _load_recurrent(spec, target)
     local_only = not allow_download or bool(os.environ.get("HF_HUB_OFFLINE"))
     kwargs: dict[str, Any] = {"attn_implementation": "eager", "dtype": DTYPES[dtype]}
     try:
@@ -251,6 +272,17 @@ def _load(name_or_path: str, allow_download: bool, dtype: str, device: str | Non
         )
     prepare_for_explanation(loaded.model)
     return loaded
+
+
+def _load_recurrent(spec: ModelSpec, device: torch.device) -> LoadedModel:
+    """A recurrent teaching model, its character tokenizer, frozen (plain PyTorch: no transformers class)."""
+    from models.recurrent import load_recurrent
+
+    try:
+        model, tokenizer, _ = load_recurrent(Path(spec.source))
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise ModelLoadError(f"Could not load '{spec.name}' from {spec.source}: {error}".rstrip(".") + ".") from error
+    return LoadedModel(spec, model.to(device).eval().requires_grad_(False), tokenizer=tokenizer)
 
 
 def model_class(spec: ModelSpec, config: Any) -> Any:

@@ -464,3 +464,16 @@ def load_recurrent(directory: Path) -> tuple[RecurrentEncoderDecoder, object, Re
     model.eval()
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(directory))
     return model, tokenizer, config
+
+
+def read_measurements(directory: Path) -> dict | None:
+    """The figures measured on held-out strings when the model was trained (reversal.json beside its weights:
+    exact match per length, anti-diagonal rate, gradient profiles), or None when the directory has none."""
+    path = Path(directory) / "reversal.json"
+    if not path.is_file():
+        return None
+    try:
+        measured = json.loads(path.read_text())
+    except ValueError:
+        return None
+    return measured if isinstance(measured, dict) else None

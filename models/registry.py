@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from models.kinds import DECODER, IMAGE, SEQ2SEQ, TEXT, ModelKind
+from models.kinds import DECODER, IMAGE, RECURRENT, SEQ2SEQ, TEXT, ModelKind
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 
@@ -143,6 +143,16 @@ REGISTRY: dict[str, RegistryEntry] = {
             "encoder-decoder trained by this project to rewrite dates in ISO form (24 Nov 2026 -> 2026-11-24) (bundled)",
             bundled=True,
         ),
+        RegistryEntry(
+            "reverse-gru-attn", RECURRENT, _bundled("reverse-gru-attn"),
+            "GRU encoder-decoder with Bahdanau attention trained by this project to reverse letter strings (bundled)",
+            bundled=True,
+        ),
+        RegistryEntry(
+            "reverse-gru", RECURRENT, _bundled("reverse-gru"),
+            "the same GRU encoder-decoder without attention: the decoder sees only the final encoder state (bundled)",
+            bundled=True,
+        ),
         _imagenet_preset("vit-base", "google/vit-base-patch16-224", 12, 1, "vit", "ViT-B/16"),
         _imagenet_preset("deit-tiny", "facebook/deit-tiny-patch16-224", 3, 1, "vit", "DeiT-Ti/16"),
         _imagenet_preset("deit-small", "facebook/deit-small-patch16-224", 6, 1, "vit", "DeiT-S/16"),
@@ -155,7 +165,9 @@ REGISTRY: dict[str, RegistryEntry] = {
 
 # How to rebuild each bundled model this project trains itself.
 TRAIN_COMMANDS = {"shapes-vit": "python -m training.train_vit", "induction-lm": "python -m training.train_induction",
-                  "iso-dates": "python -m training.train_dates"}
+                  "iso-dates": "python -m training.train_dates",
+                  "reverse-gru-attn": "python -m training.train_reverse --model reverse-gru-attn",
+                  "reverse-gru": "python -m training.train_reverse --model reverse-gru"}
 
 
 def _pair(value: Any) -> tuple[int, int]:
@@ -254,6 +266,17 @@ def spec_from_config(name: str, source: str, config: Any, *, bundled: bool = Fal
         f"'{name}' is a '{model_type or 'unknown'}' model, which this tool does not support; give a text encoder "
         f"({', '.join(TEXT_MODEL_TYPES)}), an image classifier ({', '.join(IMAGE_MODEL_TYPES)}), a causal language "
         "model (GPT-2, Llama, Qwen2, Mistral, Phi, OPT, GPT-NeoX, ...) or an encoder-decoder (BART, T5, Marian, mBART, ...)."
+    )
+
+
+def recurrent_spec(name: str, source: str, config: dict, *, bundled: bool = False, description: str = "") -> ModelSpec:
+    """The spec of a recurrent teaching model (models/recurrent.py) from its config.json dictionary: one GRU
+    layer each side, one additive attention "head" for the attention model and none for the plain one."""
+    attention = config["model_type"] == "reverse-gru-attn"
+    return ModelSpec(
+        name=name, kind=RECURRENT, source=source, layers=1, heads=int(attention), prefix_tokens=0, patch_grid=None,
+        image_size=None, labels=(), pooling="last", max_length=int(config.get("max_target_length", 100)),
+        bundled=bundled, description=description, model_type=config["model_type"],
     )
 
 

@@ -16,7 +16,7 @@ import streamlit as st
 
 import explain
 import models
-from explain import DecoderCapture, ImageCapture, Seq2SeqCapture, TextCapture
+from explain import DecoderCapture, ImageCapture, RecurrentRun, Seq2SeqCapture, TextCapture
 from models import LoadedModel, ModelKind, ModelLoadError
 from models.runtime import apply_thread_policy, release_free_memory
 from ui.cache import DEFAULT_MODELS_MB, DEFAULT_RESULTS_MB, ByteBudgetCache, budget_mb
@@ -144,6 +144,12 @@ def generation_table(model_name: str, prompt: str, generate: int, method: str, *
         get_model(model_name), capture, method,
         lambda position, gradients: decoder_capture(model_name, prompt, generate, position, None, gradients),
         **options), "Explaining every generated token…")
+
+
+def recurrent_run(model_name: str, letters: str, initialised: bool = False) -> RecurrentRun:
+    """A recurrent model's output, alignment and gradient profiles for one string (explain.recurrent), cached."""
+    key = ("recurrent", model_name, letters, initialised)
+    return cached(key, lambda: explain.run_recurrent(get_model(model_name), letters, initialised=initialised))
 
 
 def seq2seq_capture(model_name: str, source: str, output: str | None = None, max_new_tokens: int = 64,
