@@ -233,18 +233,20 @@ def model_size(source: str, *, local_only: bool = False) -> ModelSize | None:
         nor reachable): the loader then says why.
 
     Raises:
-        ModelLoadError: a hub model whose size the hub does not give.
+        ModelLoadError: a hub model whose size the hub does not give; weights whose headers cannot be read.
     """
     path = Path(source)
-    if path.is_dir():
-        return directory_size(path)
-    snapshot = _cached_snapshot(source)
-    if snapshot is not None:
-        cached = directory_size(snapshot)
-        if cached is not None:
-            return cached
-    if local_only:
-        return None
+    try:
+        if path.is_dir():
+            return directory_size(path)
+        snapshot = _cached_snapshot(source)
+        cached = directory_size(snapshot) if snapshot is not None else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)  # never a path
+        raise ModelLoadError(f"The weights' metadata of '{source}' cannot be read ({reason}): the checkpoint is "
+                             "damaged or incomplete; pick another model.") from error
+    if cached is not None or local_only:
+        return cached
     return hub_size(source)
 
 

@@ -241,6 +241,15 @@ def test_limits_name_the_models_size_and_the_limit(monkeypatch) -> None:
         access.check_size("acme/small", small, Settings(max_model_bytes=100 * GB), cache_bytes=GB)
 
 
+def test_a_damaged_weights_file_gets_one_sentence_that_names_no_path(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    (tmp_path / "model.safetensors").write_bytes(struct.pack("<Q", 50) + b"{not json")
+    with pytest.raises(ModelLoadError) as error:
+        models.load(str(tmp_path), allow_download=False)
+    assert str(error.value).startswith(f"The weights' metadata of '{tmp_path}' cannot be read (")
+    assert str(error.value).count(str(tmp_path)) == 1 and str(error.value).endswith("pick another model.")
+
+
 def test_pickle_weights_are_refused_unless_allowed(tiny_checkpoints, tmp_path: Path) -> None:
     source = tiny_checkpoints("gpt2")
     shutil.copytree(source, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.safetensors"))
@@ -558,12 +567,12 @@ def hold(pool: SlotPool, places: int) -> threading.Event:
 
     def holder() -> None:
         with pool.slot():
-            taken.wait()
+            taken.wait(60)
             done.wait(60)
 
     for _ in range(places):
         threading.Thread(target=holder, daemon=True).start()
-    taken.wait(10)
+    taken.wait(60)  # a model the app started loading (its warm-up) may hold the place first
     return done
 
 
