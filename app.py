@@ -13,6 +13,7 @@ import torch
 
 import models
 from models.runtime import apply_thread_policy, tune_allocator
+from models.settings import read_settings
 from ui import url
 from ui.services import warm_up
 from ui.widgets import model_picker
@@ -42,6 +43,11 @@ learn = [
     st.Page("app_pages/learn_rollout.py", title="Rollout step by step", icon=":material/stacked_line_chart:", url_path="learn-rollout"),
 ]
 navigation = st.navigation({"Explore": explore, "Learn": learn})
+try:
+    read_settings()  # the operator's settings (models/settings.py): a value that cannot be read stops every page
+except ValueError as error:
+    st.error(str(error))
+    st.stop()
 warm_up(models.TEXT.default_model)  # the first page most visitors open needs it: load it while the page draws
 
 st.sidebar.markdown("### Models")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
-import threading
+import traceback
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
+from models import access
+from models.access import ModelCache
 from models.kinds import DECODER, IMAGE, RECURRENT, SEQ2SEQ
 from models.registry import (
     REGISTRY,
@@ -22,13 +24,15 @@ from models.registry import (
     recurrent_spec,
     spec_from_config,
 )
+from models.runtime import SlotPool, release_free_memory
+from models.settings import Settings, read_settings
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-# One load at a time per process: transformers imports its modelling modules lazily, and two threads
-# importing the same modules at once can see a half-initialised module ("cannot import name ...") when
-# Python's import-lock deadlock detection kicks in. Loads are rare (models are cached), so serialising
-# them costs nothing in use.
-LOADING = threading.RLock()
+# One download or load at a time per process, first come first served: on a shared server one visitor's download
+# cannot run beside another's and double the memory and disk they take. It also keeps transformers' lazy imports of
+# its modelling modules out of each other's way (two threads importing the same module at once can see it half
+# initialised, "cannot import name ..."). Loads are rare (models are cached), so serialising them costs little;
+# a page shows the queue (`loading_slot`). Reentrant: a load reads its spec under the same place.
+LOADING = SlotPool(1)
 
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -89,8 +93,20 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
-def resolve(name_or_path: str) -> tuple[str, str, bool, str]:
+def loading_slot(on_wait: Callable[[int], None] | None = None) -> AbstractContextManager[None]:
+    """The one-load-at-a-time place: `with loading_slot(on_wait):` waits in line (telling `on_wait` how many loads
+    are ahead) while another thread downloads or loads; models.load inside the block then enters at once."""
+    return LOADING.slot(on_wait)
+
+
+def resolve(name_or_path: str, *, local_paths: bool = True) -> tuple[str, str, bool, str]:
     """Map what the user typed to (name, source, bundled, description).
+
+    Args:
+        name_or_path: a registry name, a checkpoint directory or a hub id.
+        local_paths: whether directories are accepted. When False no file is looked at for what is not a hub id,
+            and a hub id that happens to name a directory under the working directory (which transformers would open
+            instead of the hub's) gets the sentence a missing hub model gets, so refusals say nothing about files.
 
     Raises:
         ModelLoadError: unknown name that is neither a directory nor a hub id.
@@ -105,25 +121,37 @@ def resolve(name_or_path: str) -> tuple[str, str, bool, str]:
             fix = f"run `{TRAIN_COMMANDS[key]}` to train it" if key in TRAIN_COMMANDS else "reinstall the requirements"
             raise ModelLoadError(f"The bundled model '{key}' is missing from this installation ({source}): {fix}.")
         return entry.name, source, entry.bundled, entry.description
+    if not local_paths:
+        if not access.is_hub_id(key):
+            raise ModelLoadError(f"This server does not open local paths: pick a model in the list or give a Hugging "
+                                 f"Face hub id such as {access.HUB_EXAMPLE}.")
+        if os.path.exists(key):
+            raise ModelLoadError(_offline_message(key, key, local_paths=False))
+        return key, key, False, f"Hugging Face hub model {key}"
     path = Path(key).expanduser()
     if path.is_dir():
         return key, str(path.resolve()), False, f"local checkpoint {path}"
     if path.exists():
         raise ModelLoadError(f"'{key}' is a file, not a checkpoint directory: give the directory that holds config.json.")
-    if _HUB_ID.match(key) and not key.startswith((".", "/")):
+    if access.is_hub_id(key):
         return key, key, False, f"Hugging Face hub model {key}"
     raise ModelLoadError(
         f"Unknown model '{key}': choose one of {', '.join(REGISTRY)}, "
-        "or give a local checkpoint directory or a Hugging Face hub id such as google-bert/bert-base-uncased."
+        f"or give a local checkpoint directory or a Hugging Face hub id such as {access.HUB_EXAMPLE}."
     )
 
 
-def _offline_message(name: str, source: str) -> str:
+def _offline_message(name: str, source: str, local_paths: bool = True) -> str:
     bundled = ", ".join(entry.name for entry in REGISTRY.values() if entry.bundled)
     return (
         f"Could not load '{name}' ({source}): there is no network and it is not in the local Hugging Face cache; "
-        f"use a bundled model ({bundled}) or a local checkpoint directory."
+        f"use a bundled model ({bundled}){' or a local checkpoint directory' if local_paths else ''}."
     )
+
+
+def _custom_code_message(name: str) -> str:
+    return (f"'{name}' needs Python code from its own repository (trust_remote_code), which this app never runs: pick "
+            "a model whose architecture transformers includes.")
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -145,46 +173,62 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _from_pretrained(loader: Any, source: str, name: str, local_only: bool, **kwargs: Any) -> Any:
-    """Call `loader.from_pretrained`, turning download and cache failures into one clear sentence."""
+def _from_pretrained(loader: Any, source: str, name: str, local_only: bool, local_paths: bool = True,
+                     **kwargs: Any) -> Any:
+    """Call `loader.from_pretrained` (never with remote code: transformers would otherwise ask on the terminal),
+    turning download and cache failures into one clear sentence."""
+    kwargs["trust_remote_code"] = False
     try:
         return loader.from_pretrained(source, local_files_only=True, **kwargs)
     except OSError:
         if local_only or Path(source).is_dir():
             raise
     if not hub_reachable():
-        raise ModelLoadError(_offline_message(name, source))
+        raise ModelLoadError(_offline_message(name, source, local_paths))
     try:
         return loader.from_pretrained(source, **kwargs)
     except OSError as error:
-        raise ModelLoadError(_offline_message(name, source)) from error
+        raise ModelLoadError(_offline_message(name, source, local_paths)) from error
 
 
-def load_spec(name_or_path: str, *, allow_download: bool = True) -> ModelSpec:
-    """Resolve a model and read its spec from its config, without loading weights."""
+def load_spec(name_or_path: str, *, allow_download: bool = True, settings: Settings | None = None) -> ModelSpec:
+    """Resolve a model and read its spec from its config, without loading weights.
+
+    Args:
+        name_or_path: a registry name, a checkpoint directory or a hub id.
+        allow_download: when False only local files and the local cache are used.
+        settings: the operator's settings (default: read from the environment, models.settings).
+
+    Raises:
+        ModelLoadError: one sentence: refused by the operator's settings, unknown, unreadable or offline.
+    """
+    settings = read_settings() if settings is None else settings
     with LOADING:
-        return _load_spec(name_or_path, allow_download)
+        return _load_spec(name_or_path, allow_download, settings)
 
 
-def _load_spec(name_or_path: str, allow_download: bool) -> ModelSpec:
+def _load_spec(name_or_path: str, allow_download: bool, settings: Settings) -> ModelSpec:
     from transformers import AutoConfig
 
     _quiet_transformers()
-    name, source, bundled, description = resolve(name_or_path)
+    access.check(name_or_path, settings)
+    name, source, bundled, description = resolve(name_or_path, local_paths=settings.local_paths)
     recurrent = _recurrent_config(source)
     if recurrent is not None:
         return recurrent_spec(name, source, recurrent, bundled=bundled, description=description)
     local_only = not allow_download or bool(os.environ.get("HF_HUB_OFFLINE"))
     try:
-        config = _from_pretrained(AutoConfig, source, name, local_only)
+        config = _from_pretrained(AutoConfig, source, name, local_only, settings.local_paths)
     except ModelLoadError:
         raise
     except (OSError, ValueError) as error:
+        if "trust_remote_code" in str(error):
+            raise ModelLoadError(_custom_code_message(name)) from error
         if Path(source).is_dir():
             raise ModelLoadError(
                 f"'{name}' is not a readable Hugging Face checkpoint ({error}); the directory needs a config.json."
             ) from error
-        raise ModelLoadError(_offline_message(name, source)) from error
+        raise ModelLoadError(_offline_message(name, source, settings.local_paths)) from error
     return spec_from_config(name, source, config, bundled=bundled, description=description)
 
 
@@ -203,7 +247,8 @@ def _recurrent_config(source: str) -> dict | None:
 
 
 def load(
-    name_or_path: str, *, allow_download: bool = True, dtype: str = "float32", device: str | None = None
+    name_or_path: str, *, allow_download: bool = True, dtype: str = "float32", device: str | None = None,
+    settings: Settings | None = None, cache: ModelCache | None = None,
 ) -> LoadedModel:
     """Load a model for explanation: eval mode, `attn_implementation="eager"`, never remote code.
 
@@ -212,20 +257,46 @@ def load(
     goes to `device` (default: CUDA when available, else the CPU); a model too large for one GPU is
     spread over the available devices by accelerate (`device_map="auto"`).
 
+    Before any weights are downloaded or read, the operator's settings are applied (models.access): what may be
+    loaded, and its size from the checkpoint's metadata against the limit; pickle weights are refused unless
+    allowed. One load at a time per process (`loading_slot`); a load that fails gives back what it took.
+
     Args:
         name_or_path: a registry name (see `list_models`), a checkpoint directory, or a hub id.
         allow_download: when False only local files and the local cache are used.
         dtype: "float32" (default), "float16" (CUDA only) or "bfloat16".
         device: "cpu", "cuda", "cuda:1", ...; None picks one.
+        settings: the operator's settings (default: read from the environment, models.settings).
+        cache: the program's cache of loaded models: a model larger than its budget is refused, and room is made in
+            it before the weights load (the app passes its byte-bounded cache).
 
     Raises:
         ModelLoadError: with one sentence naming the problem and the fix.
     """
+    settings = read_settings() if settings is None else settings
     with LOADING:
-        return _load(name_or_path, allow_download, dtype, device)
+        try:
+            return _load(name_or_path, allow_download, dtype, device, settings, cache)
+        except BaseException as error:
+            _give_back(error)
+            raise
 
 
-def _load(name_or_path: str, allow_download: bool, dtype: str, device: str | None) -> LoadedModel:
+def _give_back(error: BaseException) -> None:
+    """Free what a failed load took: the frames its exceptions keep (and the tensors in them), then the heap."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if error.__traceback__ is not None:
+            traceback.clear_frames(error.__traceback__)
+        error = error.__cause__ or error.__context__
+    release_free_memory()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _load(name_or_path: str, allow_download: bool, dtype: str, device: str | None, settings: Settings,
+          cache: ModelCache | None) -> LoadedModel:
     import transformers
 
     if dtype not in DTYPES:
@@ -233,23 +304,37 @@ def _load(name_or_path: str, allow_download: bool, dtype: str, device: str | Non
     target = pick_device(device)
     if dtype == "float16" and target.type != "cuda":
         raise ModelLoadError("Half precision (float16) needs a CUDA device: use float32 or bfloat16 on the CPU.")
-    spec = load_spec(name_or_path, allow_download=allow_download)
+    spec = load_spec(name_or_path, allow_download=allow_download, settings=settings)
     if spec.kind is RECURRENT:
         return _load_recurrent(spec, target)
     local_only = not allow_download or bool(os.environ.get("HF_HUB_OFFLINE"))
     kwargs: dict[str, Any] = {"attn_implementation": "eager", "dtype": DTYPES[dtype]}
+    if not spec.bundled:
+        size = access.model_size(spec.source, local_only=True)
+        if size is None and not local_only and not Path(spec.source).is_dir():  # a hub model not downloaded yet
+            if not hub_reachable():
+                raise ModelLoadError(_offline_message(spec.name, spec.source, settings.local_paths))
+            size = access.hub_size(spec.source)
+        if size is not None:
+            needed = access.check_size(spec.name, size, settings, dtype=dtype,
+                                       cache_bytes=None if cache is None else cache.max_bytes)
+            if cache is not None:
+                cache.make_room(needed)
+        if not settings.pickle_weights:
+            kwargs["use_safetensors"] = True
+    paths = settings.local_paths
     try:
-        config = _from_pretrained(transformers.AutoConfig, spec.source, spec.name, local_only)
+        config = _from_pretrained(transformers.AutoConfig, spec.source, spec.name, local_only, paths)
         loader = model_class(spec, config)
         if spec.kind.generates and target.type == "cuda" and needs_splitting(
                 _parameter_bytes(loader, config, DTYPES[dtype]), target):
             kwargs["device_map"] = "auto"
-        model = _from_pretrained(loader, spec.source, spec.name, local_only, **kwargs)
+        model = _from_pretrained(loader, spec.source, spec.name, local_only, paths, **kwargs)
         if spec.kind.reads_images:
-            processor = _from_pretrained(transformers.AutoImageProcessor, spec.source, spec.name, local_only)
+            processor = _from_pretrained(transformers.AutoImageProcessor, spec.source, spec.name, local_only, paths)
             loaded = LoadedModel(spec, model.eval(), processor=processor)
         else:
-            tokenizer = _from_pretrained(transformers.AutoTokenizer, spec.source, spec.name, local_only)
+            tokenizer = _from_pretrained(transformers.AutoTokenizer, spec.source, spec.name, local_only, paths)
             if not getattr(tokenizer, "is_fast", False):
                 raise ModelLoadError(f"'{spec.name}' has no fast tokenizer (tokenizer.json); token offsets and "
                                      "word alignment need one.")

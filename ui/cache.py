@@ -18,8 +18,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable
 
+from models.settings import MODEL_CACHE_DEFAULT_MB
+
 DEFAULT_RESULTS_MB = 1024
-DEFAULT_MODELS_MB = 4096
+DEFAULT_MODELS_MB = MODEL_CACHE_DEFAULT_MB  # the operator's settings read the same variable (models/settings.py)
 
 
 def budget_mb(variable: str, default: int) -> int:
@@ -87,6 +89,19 @@ class ByteBudgetCache:
                 with self._lock:
                     self._computing.pop(key, None)
         return value
+
+    def make_room(self, nbytes: int) -> None:
+        """Evict the least recently used entries until `nbytes` more fit in the budget (before a large value is
+        computed, so that the old entries and the new one are not in memory together)."""
+        evicted = False
+        with self._lock:
+            while self._entries and self._bytes + nbytes > self.max_bytes:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self._bytes -= dropped
+                self._evictions += 1
+                evicted = True
+        if evicted and self._on_evict is not None:
+            self._on_evict()
 
     def put(self, key: Hashable, value: Any, size: int) -> None:
         """Store `value` as `size` bytes, evicting the least recently used entries to stay within budget."""

@@ -4,6 +4,10 @@ Models and captures (one forward [+ backward]) are cached once per process in ca
 (ui/cache.py; budgets EXPLAIN_MODEL_CACHE_MB and EXPLAIN_CACHE_MB), captures per model, input and target
 and in their display form (attentions in float16, gradients reduced to what gradient rollout needs).
 Changing a layer, head, colour map or opacity therefore only re-runs the cheap maths and the drawing.
+
+On a shared server every visitor's session runs here: the operator's settings (models/settings.py) say what may be
+loaded, one model loads at a time and heavy requests (captures with gradients, methods that run the model again,
+faithfulness scoring) take a place in a bounded pool (models/runtime.py); a visitor who has to wait sees the queue.
 """
 
 from __future__ import annotations
@@ -11,15 +15,19 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
+import time
+from contextlib import contextmanager, nullcontext
+from typing import Callable, ContextManager, Iterator
 
 import streamlit as st
 
 import explain
 import models
 from explain import DecoderCapture, ImageCapture, RecurrentRun, Seq2SeqCapture, TextCapture
-from models import LoadedModel, ModelKind, ModelLoadError
-from models.runtime import apply_thread_policy, release_free_memory
-from ui.cache import DEFAULT_MODELS_MB, DEFAULT_RESULTS_MB, ByteBudgetCache, budget_mb
+from models import LoadedModel, ModelKind, ModelLoadError, access
+from models.runtime import apply_thread_policy, heavy_pool, heavy_slot, release_free_memory
+from models.settings import read_settings
+from ui.cache import DEFAULT_RESULTS_MB, ByteBudgetCache, budget_mb
 
 @st.cache_resource(show_spinner=False)
 def results_cache() -> ByteBudgetCache:
@@ -29,8 +37,9 @@ def results_cache() -> ByteBudgetCache:
 
 @st.cache_resource(show_spinner=False)
 def models_cache() -> ByteBudgetCache:
-    """The process's cache of loaded models, by parameter bytes (EXPLAIN_MODEL_CACHE_MB, default 4096)."""
-    return ByteBudgetCache(budget_mb("EXPLAIN_MODEL_CACHE_MB", DEFAULT_MODELS_MB) * 2**20, on_evict=release_free_memory)
+    """The process's cache of loaded models, by parameter bytes (EXPLAIN_MODEL_CACHE_MB or the settings file's
+    model_cache_mb, default 4096)."""
+    return ByteBudgetCache(read_settings().model_cache_bytes, on_evict=release_free_memory)
 
 
 def _parameter_bytes(loaded: LoadedModel) -> int:
@@ -62,25 +71,74 @@ def precision() -> str:
     return st.session_state.get("precision", "float32")
 
 
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+@contextmanager
+def queued(slot: Callable[..., ContextManager[None]], waiting: Callable[[int], str], waited: str) -> Iterator[None]:
+    """Run the block in a place of `slot` (models.loading_slot, models.runtime.heavy_slot). While the visitor waits
+    in line, an info box says `waiting(ahead)` (updated as the line moves); once in, it becomes a caption saying how
+    long the wait was (`waited` names what was waited for)."""
+    notice = None
+    started = time.perf_counter()
+
+    def show(ahead: int) -> None:
+        nonlocal notice
+        if notice is None:
+            notice = st.empty()
+        notice.info(waiting(ahead), icon=":material/hourglass_top:")
+
+    with slot(on_wait=show):
+        if notice is not None:
+            notice.caption(f"Waited {time.perf_counter() - started:.1f} s for {waited}.")
+        yield
+
+
+def load_queue_message(ahead: int) -> str:
+    return (f"Waiting for another model to finish loading: {plural(ahead, 'load')} ahead of yours (this server loads "
+            "one model at a time).")
+
+
+def heavy_queue_message(ahead: int, slots: int) -> str:
+    return (f"Waiting for a free slot: {plural(ahead, 'request')} ahead of yours (this server runs "
+            f"{plural(slots, 'heavy request')} at a time).")
+
+
+def load_queued() -> ContextManager[None]:
+    """One download or load at a time per server; the others see their place in line."""
+    return queued(models.loading_slot, load_queue_message, "another model to load")
+
+
+def heavy_queued() -> ContextManager[None]:
+    """A place in the heavy-request pool; when all are taken, the visitor sees how many requests are ahead."""
+    return queued(heavy_slot, lambda ahead: heavy_queue_message(ahead, heavy_pool().slots), "a free slot")
+
+
 def get_model(name: str) -> LoadedModel:
-    """The loaded model, once per process and precision. Raises ModelLoadError (not cached) when it cannot load."""
+    """The loaded model, once per process and precision. Raises ModelLoadError (not cached) when it cannot load or
+    the operator's settings refuse it (checked before the cache, so a refused name is refused even when loaded)."""
     dtype = precision()
+    settings = read_settings()
+    access.check(name, settings)
+    cache = models_cache()
 
     def load() -> LoadedModel:
-        with st.spinner(f"Loading {name} (first time only)…"):
-            return models.load(name, dtype=dtype)
+        with load_queued(), st.spinner(f"Loading {name} (first time only)…"):
+            return models.load(name, dtype=dtype, settings=settings, cache=cache)
 
     key = ("model", name) if dtype == "float32" else ("model", name, dtype)
-    return models_cache().get_or_compute(key, load, _parameter_bytes)
+    return cache.get_or_compute(key, load, _parameter_bytes)
 
 
-def cached(key: tuple, compute, message: str = "Running the model…"):  # noqa: ANN001, ANN201
+def cached(key: tuple, compute, message: str = "Running the model…", heavy: bool = False):  # noqa: ANN001, ANN201
     """A computed result from the process's byte-bounded cache; `compute` runs under a spinner on a miss.
 
-    The value must have `nbytes` (captures do) or be a numpy array / torch tensor / tuple of them.
+    The value must have `nbytes` (captures do) or be a numpy array / torch tensor / tuple of them. A `heavy`
+    computation (a backward pass, many forward passes) first takes a place in the heavy-request pool.
     """
     def run():  # noqa: ANN202
-        with st.spinner(message):
+        with heavy_queued() if heavy else nullcontext(), st.spinner(message):
             return compute()
 
     return results_cache().get_or_compute(key + (precision(),), run, nbytes_of)
@@ -116,14 +174,14 @@ def text_capture(model_name: str, text: str, pair: str | None = None, target: st
     key = ("text", model_name, text, pair, target, tuple(labels), with_gradients)
     return cached(key, lambda: explain.capture_text(
         get_model(model_name), text, pair, target=target, labels=list(labels), with_gradients=with_gradients,
-        display=True))
+        display=True), heavy=with_gradients)
 
 
 def image_capture(model_name: str, image_digest: str, image: "object", target: str | None = None) -> ImageCapture:
     """One forward + backward over an image, cached per model, image content (`image_digest`) and target class."""
     key = ("image", model_name, image_digest, target)
     return cached(key, lambda: explain.capture_image(
-        get_model(model_name), image, target=target, with_gradients=True, display=True))
+        get_model(model_name), image, target=target, with_gradients=True, display=True), heavy=True)
 
 
 def decoder_capture(model_name: str, prompt: str, generate: int = 0, position: int | None = None,
@@ -132,7 +190,7 @@ def decoder_capture(model_name: str, prompt: str, generate: int = 0, position: i
     key = ("decoder", model_name, prompt, generate, position, target, with_gradients)
     return cached(key, lambda: explain.capture_decoder(
         get_model(model_name), prompt, generate=generate, position=position, target=target,
-        with_gradients=with_gradients, display=True))
+        with_gradients=with_gradients, display=True), heavy=with_gradients)
 
 
 def generation_table(model_name: str, prompt: str, generate: int, method: str, **options) -> "object":  # noqa: ANN003
@@ -143,7 +201,7 @@ def generation_table(model_name: str, prompt: str, generate: int, method: str, *
     return cached(key, lambda: explain.generated_relevance(
         get_model(model_name), capture, method,
         lambda position, gradients: decoder_capture(model_name, prompt, generate, position, None, gradients),
-        **options), "Explaining every generated token…")
+        **options), "Explaining every generated token…", heavy=True)
 
 
 def recurrent_run(model_name: str, letters: str, initialised: bool = False) -> RecurrentRun:
@@ -163,7 +221,7 @@ def seq2seq_capture(model_name: str, source: str, output: str | None = None, max
     first = seq2seq_capture(model_name, source, output, max_new_tokens)
     key = ("seq2seq", model_name, source, output, max_new_tokens, target)
     return cached(key, lambda: explain.capture_seq2seq(get_model(model_name), source, output=first.output_ids,
-                                                        target=target, display=True))
+                                                        target=target, display=True), heavy=True)
 
 
 def digest(data: bytes) -> str:

@@ -14,7 +14,7 @@ from PIL import Image
 
 import models
 from explain import HEAD_FUSIONS, ImageInputError, open_image
-from models import ModelKind
+from models import ModelKind, read_settings
 from models.registry import BUNDLED_DIR
 from ui import url
 from ui.examples import EXAMPLES, TEXT_EXAMPLES
@@ -54,15 +54,24 @@ OTHER_EXAMPLES = {
 
 
 def model_picker(kind: ModelKind) -> None:
-    """A sidebar select box of the registered models of one kind plus a free field for any checkpoint; the choice
-    is kept in st.session_state[f"{kind.name}_model"] for every page."""
+    """A sidebar select box of the registered models of one kind plus, when the operator's settings let visitors load
+    other models (models/settings.py), a free field for a hub id or a local checkpoint (when local paths are accepted);
+    the choice is kept in st.session_state[f"{kind.name}_model"] for every page."""
+    settings = read_settings()
     names = model_names(kind)
-    choice = url.selectbox(kind.label, names + [OTHER], f"{kind.name}_model_choice", kind.default_model,
-                           on=st.sidebar, format_func=lambda n: n if n == OTHER else
+    other_kinds = ("directory or hub id" if settings.local_paths else "hub id")
+    choice = url.selectbox(kind.label, names + ([OTHER] if settings.other_models else []),
+                           f"{kind.name}_model_choice", kind.default_model, on=st.sidebar,
+                           format_func=lambda n: f"other ({other_kinds})…" if n == OTHER else
                            f"{n} ({'bundled' if models.REGISTRY[n].bundled else 'download'})")
     if choice == OTHER:
-        other = url.text_input(f"{kind.label}: local directory or Hugging Face hub id", f"{kind.name}_model_other",
-                               on=st.sidebar, placeholder=f"e.g. ./my-checkpoint or {OTHER_EXAMPLES.get(kind.name, '')}")
+        example = OTHER_EXAMPLES.get(kind.name, "")
+        if settings.allow:
+            example = "a hub id matching " + ", ".join(settings.allow)
+        label = "local directory or Hugging Face hub id" if settings.local_paths else "Hugging Face hub id"
+        other = url.text_input(f"{kind.label}: {label}", f"{kind.name}_model_other", on=st.sidebar,
+                               placeholder=f"e.g. ./my-checkpoint or {example}" if settings.local_paths and
+                               not settings.allow else f"e.g. {example}")
         st.session_state[f"{kind.name}_model"] = other.strip() or kind.default_model
     else:
         st.session_state[f"{kind.name}_model"] = choice

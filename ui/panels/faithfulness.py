@@ -66,7 +66,7 @@ def image_panel(key: tuple, loaded: LoadedModel, capture: ImageCapture, maps: di
         progress.empty()
         return {name: (r.curves, r.aucs, r.abpc) for name, r in results.items()}
 
-    results = cached(("faithfulness-image",) + tuple(key), compute, "Scoring the explanations…")
+    results = cached(("faithfulness-image",) + tuple(key), compute, "Scoring the explanations…", heavy=True)
     table = _leaderboard({name: {"ABPC (higher is better)": abpc, "deletion AUC (lower is better)": aucs["deletion"],
                                  "insertion AUC (higher is better)": aucs["insertion"]}
                           for name, (_, aucs, abpc) in results.items()}, seconds or {}, "ABPC (higher is better)")
@@ -123,7 +123,7 @@ def text_panel(key: tuple, loaded: LoadedModel, capture: Capture, relevances: di
         return {name: (s.comprehensiveness, s.sufficiency, s.full_probability, s.abpc, s.most_first)
                 for name, s in scores.items()}
 
-    results = cached(("faithfulness-text",) + tuple(key), compute, "Scoring the explanations…")
+    results = cached(("faithfulness-text",) + tuple(key), compute, "Scoring the explanations…", heavy=True)
     table = _leaderboard({name: {"ABPC (higher is better)": r[3],
                                  "comprehensiveness (AOPC, higher is better)": float(np.mean(list(r[0].values()))),
                                  "sufficiency (AOPC, lower is better)": float(np.mean(list(r[1].values())))}

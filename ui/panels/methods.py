@@ -48,7 +48,7 @@ def explanations(key: tuple, capture: Capture, loaded: LoadedModel, methods: Seq
         chosen = method.accepted(capture, options.get(method.name, {}))
         return cached(key + ("explanation", method.name, tuple(sorted(chosen.items()))),
                       lambda: explain.explain_capture(capture, method.name, loaded, **chosen),
-                      f"Running {method.label}…")
+                      f"Running {method.label}…", heavy=method.needs_model or method.slow)
 
     results = {method.name: run(method) for method in methods if not method.slow}
     slow = [method for method in methods if method.slow]
