@@ -247,9 +247,11 @@ def bundled_model_rows() -> list[dict]:
         rows.append({
             "model": spec.name, "kind": spec.kind.label,
             "input": (f"{spec.image_size[0]}x{spec.image_size[1]} px, {spec.patch_grid[0]}x{spec.patch_grid[1]} patches"
-                      if spec.kind.reads_images else f"up to {spec.max_length} tokens"),
+                      if spec.kind.reads_images else f"up to {spec.max_length} tokens" if spec.kind.transformer
+                      else f"up to {spec.max_length - 1} letters"),
             "layers x heads": (f"{spec.layers}+{spec.decoder_layers} x {spec.heads}" if spec.kind.cross_attention
-                               else f"{spec.layers} x {spec.heads}"),
+                               else f"{spec.layers} x {spec.heads}" if spec.kind.transformer
+                               else "GRU" + (" + additive attention" if spec.heads else ", no attention")),
             "size (MB)": round(size / 1e6, 1), "description": spec.description,
         })
     return rows
