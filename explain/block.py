@@ -94,7 +94,9 @@ class BlockTrace:
         inputs: (L, T, D) the residual stream entering each layer; outputs: (L, T, D) leaving it.
         attention: (L, T, D) what attention adds (W_o's output); mlp: (L, T, D) what the feed-forward adds.
         neurons: (L, T, N) the feed-forward's hidden units (its down projection's input).
-        activation_in: (L, T, N) the activation function's input, or None; activation: its class name.
+        activation_in, activation_out: (L, T, N) the activation function's input and output, or None;
+            activation: its class name. gated: the units are activation(gate) x up (SwiGLU: Llama, Qwen2,
+            Mistral), so they differ from the activation's output.
         norm_names: the normalisation modules of a layer; norm_inputs / norm_outputs: per layer, name -> (T, D).
         logits: (T, V) the model's own output logits (decoders), else None.
     """
@@ -107,7 +109,9 @@ class BlockTrace:
     mlp: torch.Tensor
     neurons: torch.Tensor
     activation_in: torch.Tensor | None
+    activation_out: torch.Tensor | None
     activation: str
+    gated: bool
     norm_names: list[str]
     norm_inputs: list[dict[str, torch.Tensor]]
     norm_outputs: list[dict[str, torch.Tensor]]
@@ -185,7 +189,8 @@ def inside_block(loaded: LoadedModel, *, text: str | None = None, image: Any = N
         # (1, T, F) -> (T, F); OPT's feed-forward runs on the flattened (T, F) stream
         return value.detach().reshape(-1, value.shape[-1]).float().cpu()
 
-    rows: dict[str, list[torch.Tensor]] = {name: [] for name in ("in", "out", "attention", "mlp", "neurons", "act")}
+    rows: dict[str, list[torch.Tensor]] = {name: [] for name in ("in", "out", "attention", "mlp", "neurons", "act",
+                                                                  "act_out")}
     norm_inputs, norm_outputs, first_norm_reads_stream = [], [], []
     for index, part in enumerate(parts):
         layer_call = calls[(index, "layer")]
@@ -203,6 +208,7 @@ def inside_block(loaded: LoadedModel, *, text: str | None = None, image: Any = N
         rows["neurons"].append(tensor(calls[(index, "ffn_out")].hidden_states))
         if (index, "activation") in calls:
             rows["act"].append(tensor(calls[(index, "activation")].hidden_states))
+            rows["act_out"].append(tensor(first(calls[(index, "activation")].output)))
         called = [key[2] for key in calls if key[0] == index and key[1] == "norm"]  # in the order they ran
         norm_inputs.append({name: tensor(calls[(index, "norm", name)].hidden_states) for name in called})
         norm_outputs.append({name: tensor(first(calls[(index, "norm", name)].output)) for name in called})
@@ -213,8 +219,10 @@ def inside_block(loaded: LoadedModel, *, text: str | None = None, image: Any = N
     return BlockTrace(
         tokens=list(tokens), pre_norm=bool(first_norm_reads_stream) and all(first_norm_reads_stream),
         inputs=stack["in"], outputs=stack["out"], attention=stack["attention"], mlp=stack["mlp"],
-        neurons=stack["neurons"], activation_in=stack.get("act"),
+        neurons=stack["neurons"], activation_in=stack.get("act"), activation_out=stack.get("act_out"),
         activation=type(parts[0].activation).__name__ if parts[0].activation is not None else "",
+        gated="act_out" in stack and (stack["act_out"].shape != stack["neurons"].shape
+                                      or not torch.allclose(stack["act_out"], stack["neurons"])),
         norm_names=list(norm_inputs[0]), norm_inputs=norm_inputs, norm_outputs=norm_outputs,
         logits=None if logits is None or not loaded.spec.kind.causal else tensor(logits),
     )
@@ -294,6 +302,23 @@ def top_neurons(trace: BlockTrace, layer: int, token: int, count: int = 10) -> t
         raise ValueError(f"Choose a layer 0 to {trace.layers - 1} and a token 0 to {len(trace.tokens) - 1}.")
     values, indices = trace.neurons[layer, token].topk(min(count, trace.neurons.shape[-1]))
     return indices, values
+
+
+@torch.no_grad()
+def activation_of(loaded: LoadedModel, layer: int, values: torch.Tensor) -> torch.Tensor:
+    """The feed-forward's own activation module of `layer` applied to `values` (e.g. a range, to draw it).
+
+    Raises:
+        ValueError: the family calls a plain function, not a module.
+    """
+    parts = block_parts(loaded)
+    if not 0 <= layer < len(parts):
+        raise ValueError(f"Layer {layer} is out of range: choose 0 to {len(parts) - 1}.")
+    if parts[layer].activation is None:
+        raise ValueError(f"The feed-forward of '{loaded.spec.name}' calls its activation as a plain function: this "
+                         "view cannot draw it.")
+    parameter = next(loaded.model.parameters())
+    return parts[layer].activation(values.to(device=parameter.device, dtype=parameter.dtype)).float().cpu()
 
 
 def unembedding(loaded: LoadedModel) -> Callable[[torch.Tensor], torch.Tensor]:

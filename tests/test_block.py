@@ -11,7 +11,7 @@ from PIL import Image
 
 import models
 from cli.main import main
-from explain.block import block_parts, inside_block, logit_lens, norm_step, top_neurons
+from explain.block import activation_of, block_parts, inside_block, logit_lens, norm_step, top_neurons
 from explain.qkv import head_internals
 
 SENTENCE = "The cat sat on the mat. The dog lay on the rug."
@@ -106,6 +106,10 @@ def test_feed_forward_neurons_are_its_own_units(tiny_loaded):
         expected = mlp.act_fn(mlp.gate_proj(x)) * mlp.up_proj(x)  # SwiGLU: the units down_proj reads
     torch.testing.assert_close(trace.neurons[0], expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(trace.activation_in[0], mlp.gate_proj(x).detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(trace.activation_out[0], activation_of(loaded, 0, trace.activation_in[0]))
+    assert trace.gated and trace.activation == "SiLUActivation"
+    grid = torch.linspace(-3, 3, 7)
+    torch.testing.assert_close(activation_of(loaded, 1, grid), grid * torch.sigmoid(grid))
     indices, values = top_neurons(trace, 0, 2, 5)
     assert (values[:-1] >= values[1:]).all() and values[0] == trace.neurons[0, 2].max()
     gpt2 = tiny_loaded("gpt2")
@@ -114,7 +118,7 @@ def test_feed_forward_neurons_are_its_own_units(tiny_loaded):
     with torch.no_grad():
         expected = block.mlp.act(block.mlp.c_fc(trace.norm_outputs[1]["ln_2"]))
     torch.testing.assert_close(trace.neurons[1], expected, rtol=1e-5, atol=1e-6)
-    assert trace.activation == "NewGELUActivation"
+    assert trace.activation == "NewGELUActivation" and not trace.gated  # GPT-2's units are the activation's output
 
 
 @pytest.mark.parametrize("name", DECODERS)
