@@ -84,7 +84,6 @@ if step is not None:
         "transformers normalise each sequence's tokens independently.")
 
 st.subheader("3. The feed-forward: which units fire for this token")
-gated = " (SwiGLU: a unit is activation(gate) × up)" if trace.gated else ""
 st.latex(r"\text{FFN}(x) = W_2\, f(W_1 x + b_1) + b_2")
 indices, top_values = top_neurons(trace, layer, token, 12)
 left, right = st.columns(2)
@@ -98,12 +97,14 @@ if trace.activation_in is not None:
     curve = capture_or_message(activation_of, loaded, layer, grid)
     if curve is not None:
         right.plotly_chart(activation_figure(grid.numpy(), curve.numpy(), units_in.numpy(), units_out.numpy(),
-                                             trace.activation + gated,
+                                             trace.activation,
                                              None if trace.gated else indices.numpy()), config=PLOTLY_CONFIG,
                            key="lb_activation")
 share = float((trace.neurons[layer, token] > 0).float().mean())
 st.caption(f"{share:.0%} of this token's units are positive in layer {layer}. The activation is the one non-linear "
-           "step of the layer (ReLU in the original transformer, GELU in BERT, GPT-2 and ViT, SiLU in Llama).")
+           "step of the layer (ReLU in the original transformer, GELU in BERT, GPT-2 and ViT, SiLU in Llama)."
+           + (" This feed-forward is gated (SwiGLU): a unit is activation(gate) × up, so the curve shows the gate's "
+              "activation and the bars the units W₂ reads." if trace.gated else ""))
 
 st.subheader("4. The logit lens (decoders)")
 if not loaded.spec.kind.causal:

@@ -145,11 +145,15 @@ st.plotly_chart(labelled_heatmap(attention.reshape(-1, attention.shape[-1]).nump
                                  tokens, f"Every head's weights from the last token “{capture.tokens[-1]}”",
                                  "attention weight", colormap="viridis", x_title="earlier token"),
                 config=PLOTLY_CONFIG, key="lsq_heads")
+shown = min(5, len(vocabulary), len(capture.score_labels))
 predictions = pd.DataFrame({"the vote's next word": [f"{vocabulary[i]} ({vote.prediction[i]:.2f})" for i in
-                                                     vote.prediction.argsort(descending=True)[:5].tolist()],
+                                                     vote.prediction.argsort(descending=True)[:shown].tolist()],
                             f"{name}'s next token": [f"{label} ({p:.3g})" for label, p in
-                                                     zip(capture.score_labels[:5], capture.scores[:5].tolist())]})
+                                                     zip(capture.score_labels[:shown], capture.scores[:shown].tolist())]})
 st.dataframe(predictions, hide_index=True)
+size = len(loaded.tokenizer)
+st.caption(f"{name}'s most likely next token has probability {float(capture.scores[0]):.3g}; a uniform guess over its "
+           f"{size} tokens would be {1 / size:.3g}. Its weights show what each head reads, not what the vote knows.")
 embedded = capture_or_message(embedding_as_one_hot, loaded, prompt)
 if embedded is not None:
     st.caption(f"The head computes its weights from the words themselves (q·k), where the vote used weights you set. "

@@ -189,3 +189,41 @@ def test_lens_command_writes_the_issue_keys(capsys, tmp_path, monkeypatch, tiny_
     capsys.readouterr()
     assert main(["lens", SENTENCE, "--model", "minilm", "--out", str(out)]) == 2
     assert "needs a decoder" in capsys.readouterr().err
+
+
+# The page, through AppTest (offline: the bundled models).
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def test_the_page_shows_the_models_norms_and_its_logit_lens(offline, minilm) -> None:
+    from test_app_pages import array, assert_clean, figure, start
+
+    at = start("app_pages/learn_block.py")
+    trace = inside_block(minilm, text="The cat sat on the mat.")
+    norms = figure(at, "lb_norms")["data"]
+    np.testing.assert_allclose(array(norms[0]["y"]), trace.residual_norms[:, 1].numpy(), rtol=1e-5)
+    np.testing.assert_allclose(array(norms[1]["y"]), trace.attention_norms[:, 1].numpy(), rtol=1e-5)
+    assert any("Post-norm" in m.value for m in at.markdown)
+    assert any("choose **Decoder** above" in i.value for i in at.info)
+    at.radio(key="lb_kind").set_value("decoder").run()
+    assert_clean(at)
+    assert any("Pre-norm" in m.value for m in at.markdown)
+    decoder = models.load("induction-lm")
+    prompt = "please buy an apple and i love red pizza . please buy an apple and i love"
+    with torch.no_grad():
+        logits = decoder.model(**decoder.tokenizer(prompt, return_tensors="pt")).logits[0]
+    lens = figure(at, "lb_lens")["data"][0]
+    last = [str(text) for text in lens["text"][-1]]
+    assert last == decoder.tokenizer.convert_ids_to_tokens(logits.argmax(-1).tolist())  # the model's own predictions
+    assert lens["y"][-1] == "after layer 1" and lens["y"][0] == "embeddings"
+    ranks = figure(at, "lb_ranks")["data"][0]
+    assert [str(t) for t in ranks["text"][-1]] == ["0"] * len(last)
+    at.selectbox(key="lb_norm").select("post_attention_layernorm").run()
+    assert_clean(at)
+    at.radio(key="lb_kind").set_value("image").run()
+    assert_clean(at)
+    assert figure(at, "lb_norm_step")["data"][0]["type"] == "scatter"

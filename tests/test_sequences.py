@@ -123,3 +123,44 @@ def test_a_models_embedding_layer_is_a_one_hot_product(tiny_loaded):
         tokens, product, own = embedding_as_one_hot(tiny_loaded(name), "The cat sat on the mat.")
         assert len(tokens) == product.shape[0] == own.shape[0]
         torch.testing.assert_close(product, own, rtol=0, atol=1e-6)
+
+
+# The page, through AppTest (offline: MiniLM and the bundled decoder).
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def test_the_page_draws_the_notes_tables_and_the_decoders_heads(offline) -> None:
+    import numpy as np
+    from test_app_pages import array, assert_clean, figure, start
+
+    import explain
+    import models
+
+    at = start("app_pages/learn_sequences.py")
+    first = figure(at, "lsq_first")["data"][0]
+    rows, columns = first["y"], first["x"]
+    ran = array(first["z"])[rows.index("ran")]
+    assert ran[columns.index("down")] == .5 and ran[columns.index("please")] == .5  # the notes' skip corpus
+    vote = figure(at, "lsq_vote")["data"][0]
+    assert array(vote["y"])[vote["x"].index("please")] == pytest.approx(5 / 9)
+    at.radio(key="lsq_mode").set_value("the notes' mask: decisive votes only").run()
+    assert_clean(at)
+    vote = figure(at, "lsq_vote")["data"][0]
+    assert array(vote["y"])[vote["x"].index("please")] == 1
+    # the decoder's heads: the bundled model's own attention from the last word, every layer and head
+    heads = array(figure(at, "lsq_heads")["data"][0]["z"])
+    capture = explain.capture_decoder(models.load("induction-lm"), "check the program log and find out whether it ran")
+    np.testing.assert_allclose(heads, capture.attentions[:, :, -1].reshape(-1, heads.shape[1]).numpy(), atol=2e-3)
+    # a corpus typed by hand: its first-order table counted as in test_first_and_second_order_tables_by_hand
+    at.selectbox(key="lsq_corpus").select("my own sentences").run()
+    at.text_area(key="lsq_text").input(TINY).run()
+    assert_clean(at)
+    table = figure(at, "lsq_first")["data"][0]
+    np.testing.assert_allclose(array(table["z"]), [[0, 1, 0, 0], [0, 0, 2 / 3, 1 / 3], [0, 0, 0, 0], [0, 0, 0, 0]])
+    at.text_area(key="lsq_text").input("hello").run()
+    assert_clean(at)
+    assert any("two or more words" in w.value for w in at.warning)

@@ -137,3 +137,43 @@ def test_decoder_heads_scaling_uses_the_causal_mask(tiny_loaded):
     assert measures.max_difference < 1e-5
     tokens = head_internals(tiny_loaded("llama"), text=SENTENCE, layer=0, head=0, token=0).tokens
     assert measures.visible_keys == pytest.approx((len(tokens) + 1) / 2)
+
+
+# The page, through AppTest (offline: the bundled models).
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def test_the_page_compares_every_variant_with_the_models_weights(offline, minilm) -> None:
+    from test_app_pages import array, assert_clean, figure, start
+
+    import models
+
+    at = start("app_pages/learn_variants.py")
+    weights = figure(at, "lv_weights")["data"][0]
+    z = array(weights["z"])
+    assert weights["y"][-1] == "the model's own attention" and z.shape == (7, 9)
+    step = head_internals(minilm, text="The cat sat on the mat.", layer=5, head=0, token=3)
+    np.testing.assert_allclose(z[-1], step.model_weights.numpy(), atol=1e-5)
+    np.testing.assert_allclose(z[weights["y"].index(VARIANTS["scaled"][0])], step.model_weights.numpy(), atol=1e-5)
+    scaling = figure(at, "lv_scaling")
+    random = next(trace for trace in scaling["data"] if trace["name"] == "random unit-variance q, k")
+    np.testing.assert_allclose(array(random["y"]), scaling_experiment(keys=16).spread.numpy(), rtol=1e-5)
+    at.multiselect(key="lv_keys").select("1 the").select("2 cat").select("5 the").run()
+    assert_clean(at)
+    assert array(figure(at, "lv_weights")["data"][0]["z"]).shape == (7, 3)
+    # a decoder: the query's future keys get weight 0 in every row
+    at.radio(key="lv_kind").set_value("decoder").run()
+    assert_clean(at)
+    z = array(figure(at, "lv_weights")["data"][0]["z"])
+    assert (z[:, 4:] == 0).all() and np.allclose(z.sum(1), 1, atol=1e-5)
+    decoder = models.load("induction-lm")
+    prompt = "please buy an apple and i love red pizza . please buy an apple and i love"
+    step = head_internals(decoder, text=prompt, layer=1, head=0, token=3)
+    np.testing.assert_allclose(z[-1], step.model_weights.numpy(), atol=1e-5)
+    at.radio(key="lv_kind").set_value("image").run()
+    assert_clean(at)
+    assert figure(at, "lv_heads")["data"][1]["type"] == "scatter"

@@ -96,7 +96,7 @@ def activation_figure(curve_x: np.ndarray, curve_y: np.ndarray, units_in: np.nda
         fig.add_trace(go.Scatter(x=units_in[top], y=units_out[top], mode="markers",
                                  marker={"color": ATTENTION, "size": 10, "symbol": "diamond"}, name="the top units",
                                  customdata=top, hovertemplate="unit %{customdata}: f(%{x:.3g}) = %{y:.3g}<extra></extra>"))
-    fig.update_layout(title={"text": f"The activation, {html.escape(name, quote=False)}: where this token's units fall"},
+    fig.update_layout(title={"text": f"{html.escape(name, quote=False)}: this token's units on it"},
                       height=380, margin={"t": 60, "b": 40}, xaxis={"title": {"text": "unit's input"}, **NUMBER_AXIS},
                       yaxis={"title": {"text": "unit's output"}, **NUMBER_AXIS},
                       legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0})
