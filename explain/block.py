@@ -148,15 +148,16 @@ class BlockTrace:
 
     @property
     def nbytes(self) -> int:
-        total = 0
+        """Bytes held, each tensor counted once (activation_out is `neurons` itself when not gated)."""
+        seen: dict[int, int] = {}
         for field in fields(self):
             value = getattr(self, field.name)
             values = value if isinstance(value, list) else [value]
             for item in values:
                 for tensor in (item.values() if isinstance(item, dict) else [item]):
                     if isinstance(tensor, torch.Tensor):
-                        total += tensor.numel() * tensor.element_size()
-        return total
+                        seen[id(tensor)] = tensor.numel() * tensor.element_size()
+        return sum(seen.values())
 
 
 def first(output: Any) -> torch.Tensor:
@@ -215,14 +216,17 @@ def inside_block(loaded: LoadedModel, *, text: str | None = None, image: Any = N
         if called:
             first_norm_reads_stream.append(torch.allclose(norm_inputs[-1][called[0]], stream_in, atol=1e-6))
     stack = {name: torch.stack(values) for name, values in rows.items() if values and len(values) == len(parts)}
+    gated = "act_out" in stack and (stack["act_out"].shape != stack["neurons"].shape
+                                    or not torch.equal(stack["act_out"], stack["neurons"]))
+    if "act_out" in stack and not gated:
+        stack["act_out"] = stack["neurons"]  # the same numbers: keep one copy
     logits = getattr(outputs, "logits", None)
     return BlockTrace(
         tokens=list(tokens), pre_norm=bool(first_norm_reads_stream) and all(first_norm_reads_stream),
         inputs=stack["in"], outputs=stack["out"], attention=stack["attention"], mlp=stack["mlp"],
         neurons=stack["neurons"], activation_in=stack.get("act"), activation_out=stack.get("act_out"),
         activation=type(parts[0].activation).__name__ if parts[0].activation is not None else "",
-        gated="act_out" in stack and (stack["act_out"].shape != stack["neurons"].shape
-                                      or not torch.allclose(stack["act_out"], stack["neurons"])),
+        gated=gated,
         norm_names=list(norm_inputs[0]), norm_inputs=norm_inputs, norm_outputs=norm_outputs,
         logits=None if logits is None or not loaded.spec.kind.causal else tensor(logits),
     )

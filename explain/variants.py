@@ -49,7 +49,8 @@ from models import LoadedModel
 
 DIMS = (8, 16, 32, 64, 128, 256, 512, 1024)
 RIDGE = 1e-3  # ridge strength, relative to the mean squared feature norm
-MAX_PAIRS = 20_000  # (query, key) pairs used to fit the additive v; more are subsampled with a fixed seed
+MAX_FIT_ROWS = 64  # query rows the fitted variants are fitted on; longer inputs use a seeded sample of them
+MAX_SCALING_ROWS = 256  # query rows head_scaling measures on long inputs (a seeded sample)
 
 VARIANTS = {
     "additive": ("Additive (Bahdanau 2015)", r"v^\top \tanh(W_q s_t + W_k h_i)"),
@@ -156,6 +157,16 @@ def r_squared(predicted: torch.Tensor, target: torch.Tensor) -> float:
     return 1.0 - float(((predicted - target) ** 2).sum()) / total if total > 0 else 1.0
 
 
+def fit_rows(queries: int, token: int | None = None, limit: int = MAX_FIT_ROWS) -> torch.Tensor:
+    """The query rows a measure reads: all of them, or `limit` of them in order (`token`, when given, and a sample
+    of the others drawn with a fixed seed)."""
+    if queries <= limit:
+        return torch.arange(queries)
+    others = torch.tensor([i for i in range(queries) if i != token])
+    drawn = others[torch.randperm(len(others), generator=torch.Generator().manual_seed(0))[:limit - (token is not None)]]
+    return torch.cat([drawn] + ([torch.tensor([token])] if token is not None else [])).sort().values
+
+
 def head_bilinear(module: torch.nn.Module, head: int, kv_head: int, head_dim: int) -> torch.Tensor:
     """W_a (D + 1, D + 1) of Luong's general score from a head's own projections: [s; 1]^T W_a [h; 1] is
     (W_q s + b_q) . (W_k h + b_k), the head's q . k before scaling and before any rotation."""
@@ -208,26 +219,29 @@ def attention_variants(loaded: LoadedModel, *, text: str | None = None, image: A
         return VariantScores(name, label, formula, picked, masked_softmax(picked, mask), parameters, fit,
                              None if fitted is None else fitted.float())
 
-    # Additive: v fitted on every visible (query, key) pair of this input, rows centred.
-    visible = ~step.mask_matrix  # (T, S)
-    features = torch.tanh(step.q.double()[:, None, :] + step.k.double()[None, :, :])  # (T, S, d)
-    targets = centred_rows(step.score_matrix.double(), step.mask_matrix)
-    centred = centred_rows(features, step.mask_matrix)
-    pairs = visible.nonzero()
-    if len(pairs) > MAX_PAIRS:
-        pairs = pairs[torch.randperm(len(pairs), generator=torch.Generator().manual_seed(0))[:MAX_PAIRS]]
-    v = ridge(centred[pairs[:, 0], pairs[:, 1]], targets[pairs[:, 0], pairs[:, 1]])  # (d,)
+    # The fits read every query row of this input, or MAX_FIT_ROWS of them (the query among them, the others drawn
+    # with a fixed seed) for long inputs.
+    rows = fit_rows(len(step.tokens), token, MAX_FIT_ROWS)  # (R,)
+    where = rows.tolist().index(token)
+    visible = ~step.mask_matrix[rows]  # (R, S)
+    targets = centred_rows(step.score_matrix.double()[rows], ~visible)
+
+    # Additive: v fitted on every visible (query, key) pair of those rows, rows centred.
+    features = torch.tanh(step.q.double()[rows][:, None, :] + step.k.double()[None, :, :])  # (R, S, d)
+    centred = centred_rows(features, ~visible)
+    v = ridge(centred[visible], targets[visible])  # (d,)
     additive_fit = r_squared((centred @ v)[visible], targets[visible])
-    additive = features[token] @ v  # (S,)
+    additive = features[where] @ v  # (S,)
 
     # Location-based: W_a (S, D), row j fitted over the queries that see key j.
+    fit_states = states[rows]  # (R, D)
     location_weights = torch.zeros(count, states.shape[1], dtype=torch.float64)
     for j in range(count):
         seen = visible[:, j]
         if seen.any():
-            location_weights[j] = ridge(states[seen], targets[seen, j])
-    location_all = states @ location_weights.T  # (T, S)
-    location_fit = r_squared(centred_rows(location_all, step.mask_matrix)[visible], targets[visible])
+            location_weights[j] = ridge(fit_states[seen], targets[seen, j])
+    location_all = fit_states @ location_weights.T  # (R, S)
+    location_fit = r_squared(centred_rows(location_all, ~visible)[visible], targets[visible])
 
     general = torch.cat([query, query.new_ones(1)]) @ head_bilinear(module, head, kv_head, head_dim) @ torch.cat(
         [key_states, key_states.new_ones(count, 1)], dim=1).T  # (S,)
@@ -236,9 +250,9 @@ def attention_variants(loaded: LoadedModel, *, text: str | None = None, image: A
     rotation = " (this model rotates q and k by position; W_a does not, so it differs from q·k)" if step.rotary else ""
     variants = [
         variant("additive", additive, f"W_q and W_k are this head's own; v ({head_dim} numbers) has no counterpart in "
-                f"the model and was fitted by ridge least squares to the head's scores on this input's "
-                f"{int(visible.sum())} visible pairs, rows centred.", additive_fit, v),
-        variant("location", location_all[token], f"W_a ({count} x {states.shape[1]}) has no counterpart in the "
+                f"the model and was fitted by ridge least squares to the head's scores on {int(visible.sum())} visible "
+                f"(query, key) pairs of this input, rows centred.", additive_fit, v),
+        variant("location", location_all[where], f"W_a ({count} x {states.shape[1]}) has no counterpart in the "
                 "model: each row was fitted by ridge least squares to the head's scores for that key position over "
                 "the queries that see it, on this input.", location_fit, location_weights),
         variant("general", general, f"W_a = W_q^T W_k of this head (rank {head_dim} of {states.shape[1]}), biases "
@@ -346,7 +360,8 @@ def masked_std(values: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def head_scaling(loaded: LoadedModel, *, text: str | None = None, image: Any = None) -> HeadScaling:
-    """Spread of q . k, and softmax entropy and largest weight with and without the scale, for every head.
+    """Spread of q . k, and softmax entropy and largest weight with and without the scale, for every head, over
+    every query (or MAX_SCALING_ROWS of them drawn with a fixed seed, for long inputs) and the keys it sees.
 
     Raises:
         ValueError: an encoder-decoder, or an empty input.
@@ -358,29 +373,32 @@ def head_scaling(loaded: LoadedModel, *, text: str | None = None, image: Any = N
     measures = {name: [] for name in ("spread", "unit", "prefix", "entropy", "scaled", "top", "top_scaled", "scaling")}
     largest, visible_keys, head_dim = 0.0, 0.0, 0
     for index, (module, _) in enumerate(layers):
-        attentions = outputs.attentions[index][0].float().cpu()  # (H, T, S)
         call = calls[index]
-        step = layer_projections(module, call.hidden_states, call.kwargs, attentions.shape[0], loaded.spec.kind.causal)
+        heads = outputs.attentions[index].shape[1]
+        step = layer_projections(module, call.hidden_states, call.kwargs, heads, loaded.spec.kind.causal)
+        rows = fit_rows(step.q.shape[1], limit=MAX_SCALING_ROWS)
+        attentions = outputs.attentions[index][0][:, rows].float().cpu()  # (H, R, S)
         head_dim = step.head_dim
         groups = step.q.shape[0] // step.k.shape[0]
-        q = step.q.double().cpu()  # (H, T, d)
+        q = step.q.double().cpu()[:, rows]  # (H, R, d)
         k = step.k.double().cpu().repeat_interleave(groups, dim=0)  # (H, S, d)
-        dots = q @ k.transpose(-1, -2)  # (H, T, S)
-        visible = (~step.mask).double()
+        mask = step.mask[rows]  # (R, S)
+        dots = q @ k.transpose(-1, -2)  # (H, R, S)
+        visible = (~mask).double()
         scale = q.std((-2, -1)) * k.std((-2, -1))  # (H,)
         prefix_dims = [c for c in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024) if c < head_dim] + [head_dim]
-        partial = [q[..., :c] @ k[..., :c].transpose(-1, -2) for c in prefix_dims]  # each (H, T, S)
-        measures["prefix"].append(torch.stack([masked_std(dots_c, visible) for dots_c in partial], -1) / scale[:, None])
+        partial = (masked_std(q[..., :c] @ k[..., :c].transpose(-1, -2), visible) for c in prefix_dims)  # (H,) each
+        measures["prefix"].append(torch.stack(list(partial), -1) / scale[:, None])
         measures["spread"].append(masked_std(dots, visible))
         measures["unit"].append(masked_std(dots, visible) / scale)
-        entropy, top = softmax_summary(dots, step.mask)
-        entropy_scaled, top_scaled = softmax_summary(dots * step.scaling, step.mask)
+        entropy, top = softmax_summary(dots, mask)
+        entropy_scaled, top_scaled = softmax_summary(dots * step.scaling, mask)
         measures["entropy"].append(entropy)
         measures["top"].append(top)
         measures["scaled"].append(entropy_scaled)
         measures["top_scaled"].append(top_scaled)
         measures["scaling"].append(torch.tensor(step.scaling))
-        recomputed = torch.softmax((dots * step.scaling).masked_fill(step.mask, float("-inf")), -1)
+        recomputed = torch.softmax((dots * step.scaling).masked_fill(mask, float("-inf")), -1)
         largest = max(largest, float((recomputed.float() - attentions).abs().max()))
         visible_keys = float(visible.sum(-1).mean())
     stack = {name: torch.stack(values).float() for name, values in measures.items()}

@@ -177,3 +177,33 @@ def test_the_page_compares_every_variant_with_the_models_weights(offline, minilm
     at.radio(key="lv_kind").set_value("image").run()
     assert_clean(at)
     assert figure(at, "lv_heads")["data"][1]["type"] == "scatter"
+
+
+def test_long_inputs_are_measured_on_a_seeded_sample_of_rows():
+    from explain.variants import fit_rows
+
+    assert fit_rows(10, 3, limit=64).tolist() == list(range(10))
+    rows = fit_rows(300, 250, limit=64)
+    assert len(rows) == 64 and 250 in rows.tolist() and (rows[1:] > rows[:-1]).all()
+    assert torch.equal(rows, fit_rows(300, 250, limit=64))  # the same rows every time
+    assert len(fit_rows(300, limit=256)) == 256
+
+
+def test_variants_on_an_input_longer_than_the_fit_rows(tiny_loaded, monkeypatch):
+    import explain.variants as variants
+
+    monkeypatch.setattr(variants, "MAX_FIT_ROWS", 5)
+    monkeypatch.setattr(variants, "MAX_SCALING_ROWS", 6)
+    loaded = tiny_loaded("llama")
+    result = variants.attention_variants(loaded, text=SENTENCE, layer=0, head=0, token=9)
+    step = head_internals(loaded, text=SENTENCE, layer=0, head=0, token=9)
+    torch.testing.assert_close(result.variant("scaled").weights, step.model_weights, rtol=0, atol=1e-6)
+    additive = result.variant("additive")
+    torch.testing.assert_close(additive.scores.double(), torch.tanh(step.q.double()[9] + step.k.double())
+                               @ additive.fitted.double(), rtol=1e-4, atol=1e-5)
+    import re
+
+    pairs = int(re.search(r"on (\d+) visible", additive.parameters).group(1))
+    assert pairs <= 5 * len(step.tokens) < len(step.tokens) * (len(step.tokens) + 1) // 2  # 5 rows, not all of them
+    measures = variants.head_scaling(loaded, text=SENTENCE)
+    assert measures.max_difference < 1e-5
