@@ -5,7 +5,13 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from explain.block import activation_of, inside_block, logit_lens, norm_step, top_neurons
+from explain.block import (
+    activation_of,
+    inside_block,
+    logit_lens,
+    norm_step,
+    top_neurons,
+)
 from ui import url
 from ui.learn import model_and_input
 from ui.notices import capture_or_message

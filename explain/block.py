@@ -18,8 +18,9 @@ model's own logits (tested).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -343,7 +344,7 @@ def unembedding(loaded: LoadedModel) -> Callable[[torch.Tensor], torch.Tensor]:
     if norm is None:
         raise ValueError(f"Cannot find the final normalisation of {type(model).__name__}: the logit lens supports "
                          "GPT-2-, Llama-, OPT-, GPT-NeoX- and Phi-style decoders.")
-    project_out = next((getattr(owner, "project_out") for owner in owners
+    project_out = next((owner.project_out for owner in owners
                         if isinstance(getattr(owner, "project_out", None), torch.nn.Module)), None)
     head = model.get_output_embeddings()
 

@@ -199,7 +199,7 @@ def attention_variants(loaded: LoadedModel, *, text: str | None = None, image: A
     """
     step: HeadInternals = head_internals(loaded, text=text, image=image, layer=layer, head=head, token=token)
     count = len(step.key_tokens)
-    keys = list(range(count)) if keys is None else sorted(set(int(k) for k in keys))
+    keys = list(range(count)) if keys is None else sorted({int(k) for k in keys})
     if not keys or min(keys) < 0 or max(keys) >= count:
         raise ValueError(f"Choose keys between 0 and {count - 1}.")
     chosen = torch.tensor(keys)

@@ -11,7 +11,14 @@ from PIL import Image
 
 import models
 from cli.main import main
-from explain.block import activation_of, block_parts, inside_block, logit_lens, norm_step, top_neurons
+from explain.block import (
+    activation_of,
+    block_parts,
+    inside_block,
+    logit_lens,
+    norm_step,
+    top_neurons,
+)
 from explain.qkv import head_internals
 
 SENTENCE = "The cat sat on the mat. The dog lay on the rug."
@@ -110,7 +117,7 @@ def test_feed_forward_neurons_are_its_own_units(tiny_loaded):
     assert trace.gated and trace.activation == "SiLUActivation"
     grid = torch.linspace(-3, 3, 7)
     torch.testing.assert_close(activation_of(loaded, 1, grid), grid * torch.sigmoid(grid))
-    indices, values = top_neurons(trace, 0, 2, 5)
+    _, values = top_neurons(trace, 0, 2, 5)
     assert (values[:-1] >= values[1:]).all() and values[0] == trace.neurons[0, 2].max()
     gpt2 = tiny_loaded("gpt2")
     trace = inside_block(gpt2, text=SENTENCE)

@@ -164,3 +164,20 @@ def test_the_page_draws_the_notes_tables_and_the_decoders_heads(offline) -> None
     at.text_area(key="lsq_text").input("hello").run()
     assert_clean(at)
     assert any("two or more words" in w.value for w in at.warning)
+
+
+def test_tables_write_their_numbers_and_label_every_row():
+    import numpy as np
+
+    from viz.tables import bars, cell_text, labelled_heatmap
+
+    assert cell_text(np.array([[0, 1, 0.25, 2 / 3]]), 2).tolist() == [["0", "1", "0.25", "0.67"]]
+    fig = labelled_heatmap(np.array([[0.0, 1.0], [0.5, 0.0]]), ["my", "<s>"], ["files", "photos"], "t", "probability")
+    heatmap = fig.data[0]
+    assert list(heatmap.y) == ["my", "&lt;s&gt;"] and list(fig.layout.yaxis.tickvals) == ["my", "&lt;s&gt;"]
+    assert heatmap.colorbar.title.text == "probability" and heatmap.texttemplate == "%{text}"
+    signed = labelled_heatmap(np.array([[-2.0, 1.0]]), ["a"], ["x", "y"], "t", "value", colormap="rdbu")
+    assert (signed.data[0].zmin, signed.data[0].zmax) == (-2.0, 2.0)  # centred at zero
+    with pytest.raises(ValueError, match="labels"):
+        labelled_heatmap(np.zeros((2, 2)), ["a"], ["x", "y"], "t", "value")
+    assert list(bars(np.array([0.5, 0.25]), ["a", "b"], "t", "share").data[0].text) == ["0.5", "0.25"]

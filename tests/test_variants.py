@@ -190,7 +190,7 @@ def test_long_inputs_are_measured_on_a_seeded_sample_of_rows():
 
 
 def test_variants_on_an_input_longer_than_the_fit_rows(tiny_loaded, monkeypatch):
-    import explain.variants as variants
+    from explain import variants
 
     monkeypatch.setattr(variants, "MAX_FIT_ROWS", 5)
     monkeypatch.setattr(variants, "MAX_SCALING_ROWS", 6)

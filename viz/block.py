@@ -52,8 +52,8 @@ def norm_step_figure(vector: np.ndarray, mean: float, spread: float, normalised:
     features = np.arange(len(vector))
     rms = kind == "RMSNorm"
     fig = make_subplots(rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.06, subplot_titles=(
-        f"1. the token going in: mean {mean:.3g}{' (not subtracted)' if rms else ''}, "
-        f"{'root mean square' if rms else 'spread'} {spread:.3g}",
+        (f"1. the token going in: mean {mean:.3g}{' (not subtracted)' if rms else ''}, "
+         f"{'root mean square' if rms else 'spread'} {spread:.3g}"),
         "2. normalised: " + ("x / rms" if rms else "(x − mean) / spread") + " — scale 1" + ("" if rms else ", mean 0"),
         "3. × learned gain γ + learned bias β: the module's output",
         "4. batch normalisation instead: each feature normalised over the tokens"))
