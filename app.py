@@ -36,13 +36,17 @@ explore = [
 ]
 learn = [
     st.Page("app_pages/learn_rnn.py", title="Where attention came from", icon=":material/history:", url_path="learn-rnn"),
+    st.Page("app_pages/learn_sequences.py", title="From one-hot vectors to attention", icon=":material/linear_scale:",
+            url_path="learn-sequences"),
+    st.Page("app_pages/learn_variants.py", title="Attention variants", icon=":material/tune:", url_path="learn-variants"),
     st.Page("app_pages/learn_head.py", title="Inside one head", icon=":material/functions:", url_path="learn-head"),
     st.Page("app_pages/learn_positions.py", title="Positional encoding", icon=":material/timeline:", url_path="learn-positions"),
     st.Page("app_pages/learn_words.py", title="Word pulling", icon=":material/scatter_plot:", url_path="learn-words"),
     st.Page("app_pages/learn_patches.py", title="Patches and the class token", icon=":material/grid_on:", url_path="learn-patches"),
+    st.Page("app_pages/learn_block.py", title="Inside the block", icon=":material/layers:", url_path="learn-block"),
     st.Page("app_pages/learn_rollout.py", title="Rollout step by step", icon=":material/stacked_line_chart:", url_path="learn-rollout"),
 ]
-navigation = st.navigation({"Explore": explore, "Learn": learn})
+navigation = st.navigation({"Explore": explore, "Learn": learn}, expanded=True)  # every Learn page in sight
 try:
     read_settings()  # the operator's settings (models/settings.py): a value that cannot be read stops every page
 except ValueError as error:

@@ -38,6 +38,13 @@ st.page_link("app_pages/image.py", label="Image: where a Vision Transformer look
 st.page_link("app_pages/decoder.py", label="Decoder: masked self-attention, and what each generated token drew on", icon=":material/arrow_forward:")
 st.page_link("app_pages/seq2seq.py", label="Encoder-decoder: cross-attention from each output token back to the source", icon=":material/swap_horiz:")
 
+st.subheader("Learn, step by step")
+st.page_link("app_pages/learn_rnn.py", label="Where attention came from: recurrent encoder-decoders with and without attention", icon=":material/history:")
+st.page_link("app_pages/learn_sequences.py", label="From one-hot vectors to attention: transition tables, skips, a real head", icon=":material/linear_scale:")
+st.page_link("app_pages/learn_variants.py", label="Attention variants: additive, general, dot-product, scaled, and why scale", icon=":material/tune:")
+st.page_link("app_pages/learn_head.py", label="Inside one head: q, k, v, scores, mask, softmax, output", icon=":material/functions:")
+st.page_link("app_pages/learn_block.py", label="Inside the block: residual stream, layer norm, feed-forward, logit lens", icon=":material/layers:")
+
 st.subheader("Bundled models (offline)")
 st.table(bundled_model_rows(), border="horizontal", hide_index=True)  # a static table wraps long descriptions
 st.caption("Choose any other checkpoint in the sidebar: a local directory or a Hugging Face hub id (BERT, DistilBERT, "

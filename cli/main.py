@@ -1,4 +1,4 @@
-"""The command line, `python -m explain {models,text,seq2seq,image,rnn,qkv,bench,evaluate}` (explain/__main__.py hands
+"""The command line, `python -m explain {models,text,seq2seq,image,rnn,qkv,lens,bench,evaluate}` (explain/__main__.py hands
 over here). Bad input gets one sentence on stderr and exit code 2. See README.md."""
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ import numpy as np
 from explain.methods import METHODS, explain_capture, get_method
 from explain.rollout import HEAD_FUSIONS
 from models import ModelKind
+
+
+FULL_LOGITS_VOCABULARY = 8192  # `lens` writes every logit up to this vocabulary size, else only the top k
 
 
 class CliError(ValueError):
@@ -90,6 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
     qkv.add_argument("--side", choices=("encoder", "decoder"), help="encoder-decoders' self-attention: which one")
     qkv.add_argument("--output", help="encoder-decoders: the output to teacher-force (default: greedy)")
     qkv.add_argument("--out", required=True, help="the .npz file to write")
+
+    lens = commands.add_parser(
+        "lens", help="a decoder's logit lens (its final norm and unembedding after every layer) and the norms of the "
+                     "residual stream and of what attention and the feed-forward add to it")
+    lens.add_argument("text", help="the prompt")
+    lens.add_argument("--model", default="induction-lm", help="a decoder (default induction-lm)")
+    lens.add_argument("--top", type=int, default=10, help="top_ids / top_probs: the K most likely tokens per layer and "
+                                                          "position (default 10)")
+    lens.add_argument("--full-logits", action="store_true",
+                      help=f"also write layer_logits (layers + 1, T, V) when the vocabulary exceeds "
+                           f"{FULL_LOGITS_VOCABULARY:,} entries (at or below that size it is always written)")
+    lens.add_argument("--out", required=True, help="the .npz file to write")
 
     bench = commands.add_parser("bench", help="time capture, rollout and gradient rollout")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
@@ -401,8 +416,52 @@ def run_qkv(args: argparse.Namespace) -> None:
           f"weights equal the model's within {largest:.1e}")
 
 
+def run_lens(args: argparse.Namespace) -> None:
+    import models
+    from explain.block import inside_block, logit_lens
+
+    _check_out(args.out)
+    if not args.text.strip():
+        raise CliError("The prompt is empty: give a text for the decoder to read.")
+    if args.top < 1:
+        raise CliError("--top must be at least 1.")
+    loaded = models.load(args.model)
+    if not loaded.spec.kind.causal:
+        raise CliError(f"'{args.model}' is {loaded.spec.kind.article}: the logit lens needs a decoder "
+                       "(e.g. --model induction-lm).")
+    trace = inside_block(loaded, text=args.text)
+    vocabulary = trace.logits.shape[-1]
+    full = args.full_logits or vocabulary <= FULL_LOGITS_VOCABULARY
+    result = logit_lens(loaded, trace, top=args.top, keep_logits=full)
+    arrays = {
+        "tokens": np.array(trace.tokens, dtype=str), "top_ids": result.top_ids.numpy().astype(np.int64),
+        "top_probs": result.top_probs.numpy().astype(np.float32),
+        "top_tokens": np.array(result.top_tokens, dtype=str), "ranks": result.ranks.numpy().astype(np.int64),
+        "predicted": result.predicted.numpy().astype(np.int64),
+        "residual_norms": trace.residual_norms.numpy().astype(np.float32),
+        "attention_norms": trace.attention_norms.numpy().astype(np.float32),
+        "mlp_norms": trace.mlp_norms.numpy().astype(np.float32),
+        "output_norms": trace.output_norms.numpy().astype(np.float32),
+        "model": np.array(args.model),
+    }
+    if full:
+        arrays["layer_logits"] = result.layer_logits.numpy().astype(np.float32)
+    np.savez(args.out, **arrays)
+    last = trace.tokens[-1]
+    print(f"wrote {args.out}: {len(trace.tokens)} tokens, {trace.layers} layers, vocabulary {vocabulary:,} "
+          f"({'every logit' if full else f'top {args.top} per layer'}); after {last!r} the model predicts "
+          f"{result.predicted_tokens[-1]!r}, first ranked top after {first_top_layer(result.ranks[:, -1])}; "
+          f"last layer's lens equals the model's logits within {result.max_difference:.1e}")
+
+
+def first_top_layer(ranks) -> str:  # noqa: ANN001 - (L + 1,) ranks of one position
+    """Where the eventual prediction first becomes the lens's top token: "the embeddings" or "layer N"."""
+    index = int(np.argmax(np.asarray(ranks) == 0))
+    return "the embeddings" if index == 0 else f"layer {index}"
+
+
 COMMANDS = {
-    "qkv": run_qkv, "rnn": run_rnn,
+    "qkv": run_qkv, "rnn": run_rnn, "lens": run_lens,
     "models": run_models, "text": run_text, "seq2seq": run_seq2seq, "image": run_image, "bench": run_bench,
     "evaluate": run_evaluate,
 }

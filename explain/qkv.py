@@ -25,7 +25,6 @@ from explain.vision import patch_tokens, pixel_values
 from models import LoadedModel
 
 
-
 @dataclass
 class HeadInternals:
     """One head's computation for one query token.
@@ -38,6 +37,8 @@ class HeadInternals:
         scaling: the factor on q . k (1 / sqrt(d) for most models; GPT-2 may divide by the layer too).
         scores: (S,) q_token . k_j * scaling, before the mask.
         mask: (S,) bool, True where key j is masked (set to -inf before the softmax).
+        score_matrix: (T, S) every query's scores (q_i . k_j * scaling, before the mask); row `token` is `scores`.
+        mask_matrix: (T, S) bool, every query's mask; row `token` is `mask`.
         weights: (S,) softmax of the masked scores.
         model_weights: (S,) the same row as the model returned it (output_attentions).
         context: (d,) sum_j weights_j v_j.
@@ -69,10 +70,16 @@ class HeadInternals:
     stack: str
     heads: int
     kv_heads: int
+    score_matrix: torch.Tensor | None = None
+    mask_matrix: torch.Tensor | None = None
 
 
-def _model_inputs(loaded: LoadedModel, text: str | None, image: Any, output: str | None) -> tuple[dict, list[str], list[str] | None]:
-    """Keyword arguments of one forward pass, the query-side tokens, and (seq2seq) the source tokens."""
+def model_inputs(loaded: LoadedModel, text: str | None, image: Any, output: str | None) -> tuple[dict, list[str], list[str] | None]:
+    """Keyword arguments of one forward pass, the query-side tokens, and (seq2seq) the source tokens.
+
+    Raises:
+        ValueError: no image for an image model, or an empty text.
+    """
     spec, tokenizer = loaded.spec, loaded.tokenizer
     if spec.kind.reads_images:
         if image is None:
@@ -90,6 +97,81 @@ def _model_inputs(loaded: LoadedModel, text: str | None, image: Any, output: str
     inputs = dict(encoding)
     inputs["decoder_input_ids"] = torch.tensor([decoder_ids], device=loaded.device)
     return inputs, tokenizer.convert_ids_to_tokens(decoder_ids), tokens
+
+
+@dataclass
+class LayerProjections:
+    """q, k and v of every head of one attention module, as the module computes them.
+
+    Attributes:
+        q: (H, T, d) queries; k, v: (KV, S, d) keys and values (KV < H: grouped-query attention), q and k
+            after rotation for rotary models.
+        mask: (T, S) bool, True where query i may not see key j (-inf before the softmax).
+        scaling: the factor on q . k; rotary: whether q and k were rotated; head_dim: d.
+    """
+
+    q: torch.Tensor
+    k: torch.Tensor
+    v: torch.Tensor
+    mask: torch.Tensor
+    scaling: float
+    rotary: bool
+    head_dim: int
+
+    def kv_head(self, head: int) -> int:
+        """The key/value head query head `head` reads (grouped-query attention shares them)."""
+        return head // (self.q.shape[0] // self.k.shape[0])
+
+    def scores(self, head: int) -> torch.Tensor:
+        """(T, S) q_i . k_j * scaling of one head, before the mask."""
+        return self.q[head].float() @ self.k[self.kv_head(head)].float().T * self.scaling
+
+
+def key_mask(kwargs: dict[str, Any], queries: int, keys: int, causal: bool) -> torch.Tensor:
+    """(T, S) bool, True where a query may not see a key: read from the 4-D mask the module was given (additive,
+    or boolean with True = visible), else causal (True above the diagonal) or nothing masked."""
+    mask_tensor = kwargs.get("attention_mask")
+    if isinstance(mask_tensor, torch.Tensor) and mask_tensor.dim() == 4:
+        if mask_tensor.dtype == torch.bool:
+            return ~mask_tensor[0, 0, :queries, :keys].cpu()
+        return mask_tensor[0, 0, :queries, :keys].float().cpu() < -1e4
+    if causal:
+        return torch.ones(queries, keys, dtype=torch.bool).triu(1)
+    return torch.zeros(queries, keys, dtype=torch.bool)
+
+
+def key_states(hidden: torch.Tensor, kwargs: dict[str, Any]) -> torch.Tensor:
+    """(1, S, D) the states keys and values are projected from: the encoder's for cross-attention, else `hidden`."""
+    for name in ("key_value_states", "encoder_hidden_states"):
+        if kwargs.get(name) is not None:
+            return kwargs[name]
+    return hidden
+
+
+def layer_projections(module: torch.nn.Module, hidden: torch.Tensor, kwargs: dict[str, Any], heads: int,
+                      causal: bool) -> LayerProjections:
+    """Every head's q, k, v and mask from what an attention module received in one forward pass.
+
+    Args:
+        module: the attention module (see `explain.internals.attention_module`).
+        hidden: (1, T, D) its input hidden states; kwargs: its keyword arguments (mask, rotary cos/sin,
+            key_value_states or encoder_hidden_states for cross-attention).
+        heads: number of query heads H.
+        causal: mask the future when the module was not given a mask tensor.
+    """
+    key_hidden = key_states(hidden, kwargs)
+    head_dim = getattr(module, "head_dim", None) or getattr(module, "attention_head_size", None) or (
+        hidden.shape[-1] // heads)
+    q, k, v = head_projections(module, hidden, key_hidden, head_dim)  # (H, T, d), (KV, S, d)
+    rotary = kwargs.get("position_embeddings") is not None
+    if rotary:
+        cos, sin = kwargs["position_embeddings"]
+        apply = sys.modules[type(module).__module__].apply_rotary_pos_emb
+        q, k = apply(q[None], k[None], cos, sin)
+        q, k = q[0], k[0]
+    scaling = float(getattr(module, "scaling", head_dim ** -0.5))
+    mask = key_mask(kwargs, q.shape[1], k.shape[1], causal)
+    return LayerProjections(q=q, k=k, v=v, mask=mask, scaling=scaling, rotary=rotary, head_dim=head_dim)
 
 
 @torch.no_grad()
@@ -111,7 +193,7 @@ def head_internals(loaded: LoadedModel, *, text: str | None = None, image: Any =
     spec = loaded.spec
     side = side or ("decoder" if stack == "cross" else "encoder")
     module = attention_module(loaded, layer, stack, side)
-    inputs, tokens, source_tokens = _model_inputs(loaded, text, image, output)
+    inputs, tokens, source_tokens = model_inputs(loaded, text, image, output)
     projection = output_projection(loaded.model, module)
     with recording(module, projection) as seen:
         outputs = loaded.model(**inputs, output_attentions=True)
@@ -130,43 +212,22 @@ def head_internals(loaded: LoadedModel, *, text: str | None = None, image: Any =
     if not 0 <= token < len(tokens):
         raise ValueError(f"Token {token} is out of range: choose 0 to {len(tokens) - 1}.")
 
-    hidden = seen["hidden_states"]  # (1, T, D)
-    kwargs = seen["kwargs"]
-    key_hidden = kwargs.get("key_value_states")
-    if key_hidden is None:
-        key_hidden = kwargs.get("encoder_hidden_states")
-    key_hidden = hidden if key_hidden is None else key_hidden
-    head_dim = getattr(module, "head_dim", None) or getattr(module, "attention_head_size", None) or (
-        hidden.shape[-1] // heads)
-    q, k, v = head_projections(module, hidden, key_hidden, head_dim)  # (H, T, d), (KV, S, d)
-    rotary = "position_embeddings" in kwargs and kwargs["position_embeddings"] is not None
-    if rotary:
-        cos, sin = kwargs["position_embeddings"]
-        apply = sys.modules[type(module).__module__].apply_rotary_pos_emb
-        q, k = apply(q[None], k[None], cos, sin)
-        q, k = q[0], k[0]
-    kv_heads = k.shape[0]
-    kv_head = head // (heads // kv_heads)
-    scaling = float(getattr(module, "scaling", head_dim ** -0.5))
-    q_head, k_head, v_head = q[head].float(), k[kv_head].float(), v[kv_head].float()
-    scores = q_head[token] @ k_head.T * scaling  # (S,)
-    mask_tensor = kwargs.get("attention_mask")
-    if isinstance(mask_tensor, torch.Tensor) and mask_tensor.dim() == 4:
-        additive = mask_tensor[0, 0, token].float()
-        if mask_tensor.dtype == torch.bool:
-            additive = torch.where(mask_tensor[0, 0, token], 0.0, float("-inf"))
-        mask = additive < -1e4
-    else:
-        mask = torch.zeros_like(scores, dtype=torch.bool)
-        if spec.kind.causal or (spec.kind.cross_attention and side == "decoder" and stack == "self"):
-            mask[token + 1:] = True  # causal, when the mask is not passed as a tensor
+    hidden, kwargs = seen["hidden_states"], seen["kwargs"]  # (1, T, D)
+    causal = spec.kind.causal or (spec.kind.cross_attention and side == "decoder" and stack == "self")
+    layer_qkv = layer_projections(module, hidden, kwargs, heads, causal)
+    kv_head = layer_qkv.kv_head(head)
+    q_head, k_head, v_head = layer_qkv.q[head].float(), layer_qkv.k[kv_head].float(), layer_qkv.v[kv_head].float()
+    score_matrix = layer_qkv.scores(head)  # (T, S)
+    scores, mask = score_matrix[token], layer_qkv.mask[token]
     weights = torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1)
     context = weights @ v_head
+    key_hidden = key_states(hidden, kwargs)
     return HeadInternals(
         tokens=list(tokens), key_tokens=list(key_tokens), hidden=hidden[0].float().cpu(),
-        key_hidden=key_hidden[0].float().cpu(), q=q_head.cpu(), k=k_head.cpu(), v=v_head.cpu(), scaling=scaling,
-        scores=scores.cpu(), mask=mask.cpu(), weights=weights.cpu(),
+        key_hidden=key_hidden[0].float().cpu(), q=q_head.cpu(), k=k_head.cpu(), v=v_head.cpu(),
+        scaling=layer_qkv.scaling, scores=scores.cpu(), mask=mask.cpu(), weights=weights.cpu(),
         model_weights=model_row_all[head, token].float().cpu(), context=context.cpu(),
         concatenated=seen["concatenated"][0, token].float().cpu(), projected=seen["projected"][0, token].float().cpu(),
-        rotary=rotary, layer=layer, head=head, token=token, stack=stack, heads=heads, kv_heads=kv_heads,
+        rotary=layer_qkv.rotary, layer=layer, head=head, token=token, stack=stack, heads=heads,
+        kv_heads=layer_qkv.k.shape[0], score_matrix=score_matrix.cpu(), mask_matrix=layer_qkv.mask.cpu(),
     )

@@ -87,7 +87,7 @@ def png_bytes(size: int = 48) -> bytes:
 def test_home_renders_with_models_table_and_page_links() -> None:
     at = start()
     assert at.title[0].value == "Transformer attention explorer"
-    assert len(at.get("page_link")) == 6
+    assert len(at.get("page_link")) == 11
     table = at.table[0].value
     assert "minilm" in set(table["model"])
     assert at.selectbox(key="text_model_choice").value == "minilm"

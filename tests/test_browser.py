@@ -38,7 +38,8 @@ PAGES = {
     "home": "", "text-attention": "text-attention", "head-comparison": "heads", "text-rollout": "text-rollout",
     "image": "image", "decoder": "decoder", "encoder-decoder": "encoder-decoder", "learn-head": "learn-head",
     "learn-positions": "learn-positions", "learn-words": "learn-words", "learn-patches": "learn-patches",
-    "learn-rollout": "learn-rollout",
+    "learn-rollout": "learn-rollout", "learn-sequences": "learn-sequences", "learn-variants": "learn-variants",
+    "learn-block": "learn-block",
 }
 
 
@@ -312,10 +313,11 @@ def test_every_page_in_a_real_browser(server, browser_page, image_query, screens
     )
     assert_page_ok(tab, "image with a bad upload")
 
-    # The Learn pages, each with its figures drawn.
-    for name, minimum in (("learn-head", 4), ("learn-positions", 4), ("learn-words", 2), ("learn-patches", 3),
-                          ("learn-rollout", 2)):
-        tab.goto(f"{base}/{PAGES[name]}")
+    # The Learn pages, each with its figures drawn (Inside the block on the decoder: its logit lens too).
+    for name, minimum, query in (("learn-head", 4, {}), ("learn-positions", 4, {}), ("learn-words", 2, {}),
+                                 ("learn-patches", 3, {}), ("learn-rollout", 2, {}), ("learn-sequences", 11, {}),
+                                 ("learn-variants", 3, {}), ("learn-block", 7, {"lb_kind": "decoder"})):
+        tab.goto(f"{base}/{PAGES[name]}" + (f"?{urllib.parse.urlencode(query)}" if query else ""))
         heatmaps_visible(tab, minimum)
         settle(tab)
         screenshot(tab, screenshots, name)
