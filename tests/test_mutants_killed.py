@@ -153,3 +153,89 @@ def test_capture_dispatches_on_the_kind_and_refuses_a_kind_without_attention(mon
     recurrent = ModelKind("rnn", "Recurrent", "a recurrent network", "gru", "rnn", "Source", "source", transformer=False)
     with pytest.raises(ValueError, match="'tiny' is a recurrent network, which has no attention to capture"):
         capture_by_kind(loaded(recurrent))
+
+
+# ----------------------------------------------------------------------------- targets.py
+
+
+def test_resolve_index_names_indices_and_errors():
+    from explain.targets import resolve_index
+
+    labels = ["negative", "positive"]
+    assert resolve_index(None, labels, 1, "Class") == 1
+    assert resolve_index(" Positive ", labels, 0, "Class") == 1
+    assert resolve_index("0", labels, 1, "Class") == 0 and resolve_index(0, labels, 1, "Class") == 0
+    with pytest.raises(ValueError, match=r"^Class index 2 is out of range: choose 0 to 1\.$"):
+        resolve_index(2, labels, 0, "Class")
+    with pytest.raises(ValueError, match=r"^Unknown label 'neutral': choose one of negative, positive\.$"):
+        resolve_index("neutral", labels, 0, "Label")
+    many = [f"c{i}" for i in range(13)]  # more than 12 names: the first 12, then "..."
+    with pytest.raises(ValueError, match=r"choose one of c0, c1, .*, c11, \.\.\.\.$") as error:
+        resolve_index("nope", many, 0, "Class")
+    assert "c12" not in str(error.value)
+    with pytest.raises(ValueError, match=r"choose one of c0, .*, c11\.$"):  # exactly 12: all of them, no "..."
+        resolve_index("nope", many[:12], 0, "Class")
+
+
+def test_pool_hidden_mean_over_kept_tokens_and_cls():
+    from explain.targets import pool_hidden
+
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [50.0, 60.0]],
+                           [[5.0, 7.0], [9.0, 9.0], [9.0, 9.0]]], dtype=torch.float64)  # (B=2, T=3, D=2)
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])  # padding at the end of each row
+    # row 0: mean of tokens 0, 1; row 1: token 0 alone, exactly
+    pooled = pool_hidden(hidden, mask, "mean")
+    assert torch.equal(pooled, torch.tensor([[2.0, 3.0], [5.0, 7.0]], dtype=torch.float64))
+    # no mask: every token
+    assert torch.equal(pool_hidden(hidden, None, "mean"), hidden.mean(1))
+    assert pool_hidden(hidden.float(), None, "mean").dtype == torch.float32
+    assert torch.equal(pool_hidden(hidden, mask, "cls"), hidden[:, 0])
+
+
+def _embedding_outputs():
+    hidden = torch.tensor([[[3.0, 4.0], [100.0, -100.0]], [[1.0, 0.0], [0.0, 1.0]]])  # (B=2, T=2, D=2)
+    inputs = {"attention_mask": torch.tensor([[1, 0], [1, 1]])}  # input 0 is one real token then padding
+    return SimpleNamespace(last_hidden_state=hidden), inputs
+
+
+def test_embedding_similarity_pools_with_the_mask_by_hand():
+    from explain.targets import ZERO_SHOT_TEMPERATURE, EmbeddingSimilarity
+
+    outputs, inputs = _embedding_outputs()
+    # pooled: input 0 -> [3, 4] (padding ignored), input 1 -> [.5, .5]; unit: [.6, .8], [1, 1] / sqrt 2
+    references = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)  # unit: [1, 0], [0, 1]
+    probe = EmbeddingSimilarity(1, "up", references, zero_shot=False, pooling="mean")
+    root = 2 ** -0.5
+    expected = torch.tensor([[0.6, 0.8], [root, root]])
+    similarities = probe.similarities(outputs, inputs)
+    assert similarities.dtype == torch.float32
+    torch.testing.assert_close(similarities, expected)
+    torch.testing.assert_close(probe.score(outputs, inputs), expected[:, 1])
+    torch.testing.assert_close(probe.probability(outputs, inputs), expected[:, 1])
+    labels = EmbeddingSimilarity(0, "right", references, zero_shot=True, pooling="mean")
+    torch.testing.assert_close(labels.score(outputs, inputs), expected[:, 0])
+    torch.testing.assert_close(labels.probability(outputs, inputs),
+                               torch.softmax(expected / ZERO_SHOT_TEMPERATURE, dim=-1)[:, 0])
+    # cls pooling reads token 0 of each input: [3, 4] and [1, 0]
+    cls = EmbeddingSimilarity(0, "right", references, zero_shot=False, pooling="cls")
+    torch.testing.assert_close(cls.score(outputs, inputs), torch.tensor([0.6, 1.0]))
+
+
+def test_class_and_token_logit_scores_and_probabilities_by_hand():
+    from explain.targets import TokenLogit
+
+    logits = torch.tensor([[0.0, np.log(3.0)], [2.0, -1.0]], dtype=torch.float64)  # (B=2, C=2)
+    outputs = SimpleNamespace(logits=logits)
+    single = ClassLogit(1, "positive")
+    assert torch.equal(single.score(outputs, {}), logits[:, 1].float())
+    # softmax: [1, 3] / 4 -> 0.75 for input 0
+    torch.testing.assert_close(single.probability(outputs, {}), torch.softmax(logits.float(), -1)[:, 1])
+    assert float(single.probability(outputs, {})[0]) == pytest.approx(0.75)
+    multi = ClassLogit(1, "positive", multi_label=True)
+    # independent sigmoids: sigmoid(ln 3) = 0.75, sigmoid(-1)
+    torch.testing.assert_close(multi.probability(outputs, {}), torch.tensor([0.75, 1 / (1 + np.e)], dtype=torch.float32))
+    sequence = torch.tensor([[[0.0, 1.0, 2.0], [np.log(2.0), 0.0, 0.0]]])  # (B=1, T=2, V=3)
+    token = TokenLogit(position=1, token_id=0, label="a")
+    assert torch.equal(token.score(SimpleNamespace(logits=sequence), {}), torch.tensor([np.log(2.0)], dtype=torch.float32))
+    # softmax at position 1: [2, 1, 1] / 4
+    torch.testing.assert_close(token.probability(SimpleNamespace(logits=sequence), {}), torch.tensor([0.5]))
