@@ -239,3 +239,108 @@ def test_class_and_token_logit_scores_and_probabilities_by_hand():
     assert torch.equal(token.score(SimpleNamespace(logits=sequence), {}), torch.tensor([np.log(2.0)], dtype=torch.float32))
     # softmax at position 1: [2, 1, 1] / 4
     torch.testing.assert_close(token.probability(SimpleNamespace(logits=sequence), {}), torch.tensor([0.5]))
+
+
+# ----------------------------------------------------------------------------- methods/__init__.py: the registry
+
+
+class _Gridded(Capture):
+    """A capture class of its own, whose relevance lies on a 1 x T grid."""
+
+    def grid_of(self, relevance: torch.Tensor) -> torch.Tensor:
+        return relevance[None] * 10
+
+
+def test_register_reads_keyword_options_and_keeps_one_body_per_capture_class(monkeypatch):
+    import explain.methods as methods
+
+    monkeypatch.setattr(methods, "METHODS", {})
+
+    def probe(capture, loaded, extra=1, *, scale: float = 2.0, flip: bool = False):
+        return methods.Explanation("probe", capture.pooling_weights * scale)
+
+    def probe_gridded(capture, loaded, *, depth: int = 3):
+        return methods.Explanation("probe", capture.pooling_weights + depth)
+
+    def gridded_only(capture, loaded):
+        return methods.Explanation("gridded-only", capture.pooling_weights)
+
+    assert methods.register("probe", "Probe", "One line.", needs_gradients=True, signed=True, slow=True)(probe) is probe
+    # a second body for a capture class: the first registration's label and flags stay
+    methods.register("probe", "Other label", "", capture=_Gridded, needs_model=True)(probe_gridded)
+    methods.register("gridded-only", "Gridded only", "Only for gridded captures.", capture=_Gridded)(gridded_only)
+    method = methods.METHODS["probe"]
+    assert (method.name, method.label, method.summary) == ("probe", "Probe", "One line.")
+    assert (method.needs_gradients, method.needs_model, method.signed, method.slow) == (True, False, True, True)
+    assert methods.get_method("probe") is method
+    plain, gridded = _capture(), _Gridded(**vars(_capture()))
+    # only keyword-only parameters after (capture, loaded) are options
+    assert method.options_for(plain) == {"scale": 2.0, "flip": False}
+    assert method.options_for(gridded) == {"depth": 3}
+    assert method.body_for(plain) is probe and method.body_for(gridded) is probe_gridded
+    assert method.accepted(plain, {"scale": 1.0, "depth": 2, "other": 0}) == {"scale": 1.0}
+    assert method.accepted(gridded, {"scale": 1.0, "depth": 2}) == {"depth": 2}
+    only = methods.METHODS["gridded-only"]
+    assert only.applies_to(gridded) and not only.applies_to(plain)
+    assert only.body_for(plain) is None and only.options_for(plain) == {} and only.accepted(plain, {"x": 1}) == {}
+    assert methods.methods_for(plain) == [method]
+    assert methods.methods_for(gridded) == [method, only]  # registration order
+    with pytest.raises(ValueError, match=r"^Unknown method 'nope': choose one of probe, gridded-only\.$"):
+        methods.get_method("nope")
+
+
+def test_explain_capture_times_signs_grids_and_checks_options(monkeypatch):
+    import time
+
+    import explain.methods as methods
+
+    monkeypatch.setattr(methods, "METHODS", {})
+
+    @methods.register("slow", "Slow", "Sleeps.", signed=True)
+    def slow(capture, loaded, *, scale: float = 1.0):
+        time.sleep(0.02)
+        return methods.Explanation("slow", capture.pooling_weights * scale, signed=False)
+
+    @methods.register("model", "Model", "Runs the model.", needs_model=True)
+    def model(capture, loaded):
+        return methods.Explanation("model", capture.pooling_weights, grid=torch.zeros(1, 1))
+
+    plain, gridded = _capture(), _Gridded(**vars(_capture()))
+    explanation = methods.explain_capture(gridded, "slow", scale=3.0)
+    assert 0.02 <= explanation.seconds < 5
+    assert explanation.signed  # the method's flag, not the body's
+    assert torch.equal(explanation.relevance, torch.tensor([3.0, 0.0]))
+    assert torch.equal(explanation.grid, torch.tensor([[30.0, 0.0]]))  # capture.grid_of(relevance)
+    assert methods.explain_capture(plain, "slow").grid is None
+    kept = methods.explain_capture(gridded, "model", loaded=object())
+    assert torch.equal(kept.grid, torch.zeros(1, 1)) and not kept.signed  # a body's own grid is kept
+    with pytest.raises(ValueError, match=r"^Model runs the model again: pass the loaded model \(loaded=\.\.\.\)\.$"):
+        methods.explain_capture(plain, "model")
+    with pytest.raises(ValueError, match=r"^Slow takes no option depth, flip here: its options are scale\.$"):
+        methods.explain_capture(plain, "slow", flip=True, depth=1)
+    with pytest.raises(ValueError, match=r"^Model takes no option scale here: its options are none\.$"):
+        methods.explain_capture(plain, "model", loaded=object(), scale=1.0)
+    methods.register("gridded", "Gridded", "Gridded captures only.", capture=_Gridded)(model)
+    with pytest.raises(ValueError, match=r"^Gridded does not apply to a text encoder: choose one of slow, model\.$"):
+        methods.explain_capture(plain, "gridded")
+
+
+# ----------------------------------------------------------------------------- methods/attention.py helpers
+
+
+def test_input_relevance_keeps_dtype_device_and_batch_dimensions():
+    from explain.methods.attention import input_relevance
+
+    matrix = torch.tensor([[2.5, 1.05], [1.25, 1.6]], dtype=torch.float16)
+    weights = torch.tensor([0.5, 0.5])  # float32 pooling weights, as captures hold them
+    relevance = input_relevance(matrix, weights, subtract_identity=True)
+    assert relevance.dtype == torch.float16  # neither the identity nor the weights promote it
+    # mean of the rows of R - I = [[1.5, 1.05], [1.25, 0.6]]
+    torch.testing.assert_close(relevance, torch.tensor([1.375, 0.825], dtype=torch.float16))
+    # (..., T, T) with two leading dimensions: each matrix's own rows
+    batch = torch.arange(2 * 3 * 2 * 2, dtype=torch.float64).reshape(2, 3, 2, 2)
+    expected = (batch - torch.eye(2, dtype=torch.float64))[..., 0, :]
+    assert torch.equal(input_relevance(batch, torch.tensor([1.0, 0.0]), subtract_identity=True), expected)
+    meta = torch.empty(3, 3, device="meta")  # the only other device here: nothing may fall back to the CPU
+    assert input_relevance(meta, torch.ones(3) / 3, subtract_identity=True).device.type == "meta"
+    assert input_relevance(meta, torch.ones(3) / 3).device.type == "meta"
