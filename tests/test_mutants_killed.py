@@ -344,3 +344,128 @@ def test_input_relevance_keeps_dtype_device_and_batch_dimensions():
     meta = torch.empty(3, 3, device="meta")  # the only other device here: nothing may fall back to the CPU
     assert input_relevance(meta, torch.ones(3) / 3, subtract_identity=True).device.type == "meta"
     assert input_relevance(meta, torch.ones(3) / 3).device.type == "meta"
+
+
+# ----------------------------------------------------------------------------- tokens.py
+
+
+def test_token_text_of_byte_level_whitespace_inside_a_token():
+    from explain.tokens import token_text
+
+    # GPT-2 has tokens such as ".Ċ" (a full stop, then a newline) and "ĉĉ" (two tabs)
+    assert token_text(".Ċ") == ".⏎"
+    assert token_text("ĉĉ") == "⇥⇥"
+    assert token_text("ĠĊ") == "⏎"
+
+
+def test_spaced_bare_piece_after_a_special_token_and_a_bare_marker():
+    from explain.tokens import spaced
+
+    # a bare piece after a special token starts a word, even when the sequence does not end in a special token
+    assert spaced(["<s>", "Hello", "Ġworld"], [True, False, False]) == (["<s>", "Hello", "world"], [False, True, True])
+    # "##" alone is a token of its own, not a continuation
+    assert spaced(["a", "##"], [False, False]) == (["a", "##"], [False, True])
+
+
+def test_continue_word_ids_after_a_prompt_without_words_and_across_special_tokens():
+    from explain.tokens import continue_word_ids
+
+    # the prompt is only a start token: the first generated word is word 0
+    assert continue_word_ids(["<s>", "Ġa", "Ġb"], [None], [True, False, False]) == [None, 0, 1]
+    # a special token in the generated part is no word, and what follows it goes on (a bare piece starts a word)
+    tokens = ["<s>", "Ġa", "</s>", "b", "Ġc"]
+    assert continue_word_ids(tokens, [None, 0], [True, False, True, False, False]) == [None, 0, None, 1, 2]
+
+
+def test_word_groups_keep_adjacent_special_tokens_apart():
+    from explain.tokens import word_groups
+
+    groups, labels = word_groups(["a", "##b", "[SEP]", "[PAD]"], [0, 0, None, None], [0, 0, None, None])
+    assert groups == [0, 0, 1, 2] and labels == ["ab", "[SEP]", "[PAD]"]
+
+
+def test_merge_matrix_count_and_merge_attention_dtype_device_batch():
+    from explain.tokens import merge_attention, merge_matrix
+
+    assert torch.equal(merge_matrix([0, 1, 1], count=3), torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]))
+    matrix = torch.tensor([[0.2, 0.3, 0.5], [0.6, 0.1, 0.3], [0.4, 0.4, 0.2]], dtype=torch.float64)
+    merged = merge_attention(matrix, [0, 1, 1])
+    assert merged.dtype == torch.float64
+    torch.testing.assert_close(merged, torch.tensor([[0.2, 0.8], [0.5, 0.5]], dtype=torch.float64))
+    assert merge_attention(torch.empty(3, 3, device="meta"), [0, 1, 1]).device.type == "meta"
+
+
+def test_hide_tokens_renormalises_each_row_of_a_batch():
+    from explain.tokens import hide_tokens
+
+    heads = torch.tensor([[[0.2, 0.3, 0.5], [0.6, 0.1, 0.3], [0.4, 0.4, 0.2]],
+                          [[0.5, 0.5, 0.0], [0.0, 0.5, 0.5], [0.25, 0.25, 0.5]]])  # (H=2, T=3, T)
+    kept = hide_tokens(heads, torch.tensor([False, True, True]))
+    expected = torch.tensor([[[0.25, 0.75], [2 / 3, 1 / 3]], [[0.5, 0.5], [1 / 3, 2 / 3]]])
+    torch.testing.assert_close(kept, expected)
+
+
+def test_token_view_and_views_of_matrices_and_relevance_by_hand():
+    from explain.tokens import token_view, view_matrix, view_relevance
+
+    tokens = ["[CLS]", "play", "##ing", "now", "[SEP]"]
+    special = [True, False, False, False, True]
+    word_ids, sequence_ids = [None, 0, 0, 1, None], [None, 0, 0, 0, None]
+    # the plain view: every token its own unit, all kept
+    groups, labels, keep = token_view(tokens, special, word_ids, sequence_ids)
+    assert groups == [0, 1, 2, 3, 4] and labels == tokens and keep.tolist() == [True] * 5
+    # words merged and special tokens hidden
+    groups, labels, keep = token_view(tokens, special, word_ids, sequence_ids, merge_words=True, hide_special=True)
+    assert groups == [0, 1, 1, 2, 3] and labels == ["[CLS]", "playing", "now", "[SEP]"]
+    assert keep.tolist() == [False, True, True, False]
+    # when every unit is special, hiding them would leave nothing: all are kept
+    assert token_view(["[CLS]", "[SEP]"], [True, True], [None, None], [None, None], hide_special=True)[2].tolist() == [True, True]
+    # a merged unit is special when any of its tokens is
+    merged_special = token_view(["a", "b", "c"], [False, True, False], [0, 0, 1], [0, 0, 0], merge_words=True,
+                                hide_special=True)[2]
+    assert merged_special.tolist() == [False, True]
+
+    attention = torch.tensor([
+        [0.2, 0.2, 0.2, 0.2, 0.2],
+        [0.1, 0.4, 0.1, 0.2, 0.2],
+        [0.3, 0.1, 0.3, 0.2, 0.1],
+        [0.0, 0.5, 0.0, 0.5, 0.0],
+        [0.2, 0.2, 0.2, 0.2, 0.2],
+    ])
+    # merged (rows of "playing" averaged, columns summed), then [CLS] and [SEP] dropped and rows renormalised:
+    # playing: row mean [.2, .25, .2, .2, .15] -> columns [.2, .45, .2, .15] -> kept [.45, .2] / .65
+    # now: [0, .5, .5, 0] -> kept [.5, .5]
+    expected = torch.tensor([[0.45 / 0.65, 0.2 / 0.65], [0.5, 0.5]])
+    torch.testing.assert_close(view_matrix(attention, groups, keep), expected)
+    # nothing merged, nothing hidden: the matrix itself, not renormalised
+    plain_groups, _, plain_keep = token_view(tokens, special, word_ids, sequence_ids)
+    assert torch.equal(view_matrix(attention * 2, plain_groups, plain_keep), attention * 2)
+    relevance = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert torch.equal(view_relevance(relevance, groups, keep), torch.tensor([5.0, 4.0]))  # pieces summed
+    assert torch.equal(view_relevance(relevance, plain_groups, torch.tensor([True, False, True, True, False])),
+                       torch.tensor([1.0, 3.0, 4.0]))
+    assert torch.equal(view_relevance(torch.stack([relevance, -relevance]), groups, keep),
+                       torch.tensor([[5.0, 4.0], [-5.0, -4.0]]))
+
+
+# ----------------------------------------------------------------------------- head_stats.py
+
+
+def test_token_positions_without_prefix_and_previous_token_scores_per_head():
+    from explain.head_stats import head_statistics, previous_token_scores, token_positions
+
+    assert torch.equal(token_positions(4, grid=(2, 2)), torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]))
+    attentions = torch.tensor([[
+        [[1.0, 0.0, 0.0], [0.25, 0.75, 0.0], [0.0, 0.5, 0.5]],  # head 0: a_10 = .25, a_21 = .5
+        [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.2, 0.2, 0.6]],  # head 1: a_10 = 1, a_21 = .2
+    ]])  # (L=1, H=2, T=3, T)
+    torch.testing.assert_close(previous_token_scores(attentions), torch.tensor([[0.375, 0.6]]))
+    # two tokens: the score is a_10 itself; one token: no score, 0 in the statistics, an error when asked directly
+    two = torch.tensor([[[[1.0, 0.0], [0.3, 0.7]]]])
+    torch.testing.assert_close(previous_token_scores(two), torch.tensor([[0.3]]))
+    torch.testing.assert_close(head_statistics(two, torch.tensor([False, False]), token_positions(2))["previous"],
+                               torch.tensor([[0.3]]))
+    one = torch.ones(1, 2, 1, 1)
+    assert torch.equal(head_statistics(one, torch.tensor([False]), token_positions(1))["previous"], torch.zeros(1, 2))
+    with pytest.raises(ValueError, match=r"^A previous-token score needs at least two tokens\.$"):
+        previous_token_scores(one)
