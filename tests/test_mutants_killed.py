@@ -469,3 +469,67 @@ def test_token_positions_without_prefix_and_previous_token_scores_per_head():
     assert torch.equal(head_statistics(one, torch.tensor([False]), token_positions(1))["previous"], torch.zeros(1, 2))
     with pytest.raises(ValueError, match=r"^A previous-token score needs at least two tokens\.$"):
         previous_token_scores(one)
+
+
+# ----------------------------------------------------------------------------- encoder_decoder.py
+
+
+def test_normalize_residual_keeps_dtype_device_and_batches():
+    from explain.encoder_decoder import normalize_residual
+
+    single = torch.tensor([[1.0, 0.0, 0.0], [0.5, 2.5, 0.0], [0.0, 0.0, 1.0]])
+    expected = torch.tensor([[1.0, 0.0, 0.0], [0.25, 1.75, 0.0], [0.0, 0.0, 1.0]])
+    half = normalize_residual(single.half())
+    assert half.dtype == torch.float16 and torch.equal(half, expected.half())
+    # (..., N, N): every matrix of a (2, 2, 3, 3) batch on its own rows
+    other = torch.tensor([[1.0, 1.0, 3.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # row 0 of R - I: [0, 1, 3] / 4
+    other_expected = torch.tensor([[1.0, 0.25, 0.75], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    batch = torch.stack([torch.stack([single, other]), torch.stack([other, single])])
+    assert torch.equal(normalize_residual(batch),
+                       torch.stack([torch.stack([expected, other_expected]), torch.stack([other_expected, expected])]))
+    assert normalize_residual(torch.empty(3, 3, device="meta")).device.type == "meta"
+
+
+def test_encoder_decoder_relevance_stays_on_the_inputs_device():
+    from explain.encoder_decoder import encoder_decoder_relevance
+
+    r_ss, r_tt, r_ts = encoder_decoder_relevance(torch.empty(1, 3, 3, device="meta"), torch.empty(2, 2, 2, device="meta"),
+                                                 torch.empty(2, 2, 3, device="meta"))
+    assert r_ss.device.type == r_tt.device.type == r_ts.device.type == "meta"
+    assert r_ts.shape == (2, 3)
+
+
+@pytest.mark.parametrize("encoder, decoder, cross", [
+    ((3, 3), (1, 2, 2), (1, 2, 3)),  # one stack of the wrong rank, the other two right
+    ((1, 3, 3), (2, 2), (1, 2, 3)),
+    ((1, 3, 3), (1, 2, 2), (2, 3)),
+])
+def test_encoder_decoder_relevance_refuses_a_stack_of_the_wrong_rank(encoder, decoder, cross):
+    from explain.encoder_decoder import encoder_decoder_relevance
+
+    with pytest.raises(ValueError, match=r"^Expected per-layer matrices: encoder \(L_enc, S, S\), decoder \(L_dec, T, T\), "
+                                         r"cross \(L_dec, T, S\)\.$"):
+        encoder_decoder_relevance(torch.zeros(encoder), torch.zeros(decoder), torch.zeros(cross))
+
+
+def test_encoder_decoder_rollout_passes_its_options_to_every_part():
+    from explain.encoder_decoder import encoder_decoder_rollout
+    from explain.rollout import attention_rollout, fuse_heads
+
+    generator = torch.Generator().manual_seed(5)
+
+    def attention(*shape: int) -> torch.Tensor:
+        return torch.softmax(3 * torch.randn(*shape, generator=generator, dtype=torch.float64), dim=-1)
+
+    encoder, decoder, cross = attention(2, 2, 4, 4), torch.tril(attention(2, 2, 3, 3)), attention(2, 2, 3, 4)
+    decoder = decoder / decoder.sum(-1, keepdim=True)
+    for head_fusion, discard_ratio in (("max", 0.5), ("min", 0.0), ("mean", 0.25)):
+        joint_source = attention_rollout(encoder, head_fusion, discard_ratio)
+        joint_target = attention_rollout(decoder, head_fusion, discard_ratio)
+        carried = fuse_heads(cross[-1], head_fusion) @ joint_source
+        full = encoder_decoder_rollout(encoder, decoder, cross, head_fusion, discard_ratio, causal=False)
+        torch.testing.assert_close(full, joint_target.T @ carried, rtol=0, atol=1e-12)
+        causal = encoder_decoder_rollout(encoder, decoder, cross, head_fusion, discard_ratio)
+        torch.testing.assert_close(causal, joint_target.diagonal()[:, None] * carried, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"^Unknown head fusion 'sum': choose one of mean, max, min\.$"):
+        encoder_decoder_rollout(encoder, decoder, cross, "sum")
