@@ -120,6 +120,14 @@ def test_attention_gradients_keep_raw_gradients_only_when_asked():
     assert torch.equal(raw, weights[None]) and torch.equal(weighted, expected)
     raw, weighted = attention_gradients(target(), attentions, keep=False)
     assert raw is None and torch.equal(weighted, expected)
+    # the graph is freed after the one backward pass unless the caller keeps it for another
+    kept_graph = target()
+    attention_gradients(kept_graph, attentions, keep=False, retain_graph=True)
+    assert torch.equal(torch.autograd.grad(kept_graph, attentions)[0], weights[None])
+    freed_graph = target() * torch.ones(1, requires_grad=True)  # a graph with a saved tensor to free
+    attention_gradients(freed_graph, attentions, keep=False)
+    with pytest.raises(RuntimeError, match="second time"):
+        torch.autograd.grad(freed_graph, attentions)
 
 
 def test_pooling_weights_one_hot_and_inputs():
