@@ -541,3 +541,143 @@ def test_encoder_decoder_rollout_passes_its_options_to_every_part():
         torch.testing.assert_close(causal, joint_target.diagonal()[:, None] * carried, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match=r"^Unknown head fusion 'sum': choose one of mean, max, min\.$"):
         encoder_decoder_rollout(encoder, decoder, cross, "sum")
+
+
+# ----------------------------------------------------------------------------- the registered method bodies
+# (mutmut 3 does not mutate decorated functions; cosmic-ray does: these are its survivors)
+
+# Three layers, two heads, two tokens: enough layers that the last running matrix differs from the second.
+A3 = torch.tensor([
+    [[[1.0, 0.0], [0.5, 0.5]], [[0.6, 0.4], [0.0, 1.0]]],
+    [[[0.5, 0.5], [0.5, 0.5]], [[0.5, 0.5], [1.0, 0.0]]],
+    [[[0.2, 0.8], [0.9, 0.1]], [[0.4, 0.6], [0.3, 0.7]]],
+])
+WEIGHTED3 = torch.tensor([[[0.5, 0.2], [0.5, 0.5]], [[0.5, 0.5], [0.5, 0.0]], [[0.1, 0.3], [0.0, 0.2]]])
+
+
+def test_dataclass_defaults_of_captures_explanations_and_methods():
+    from explain.methods import Explanation, Method
+
+    capture = Capture(kind=TEXT, tokens=["a"], attentions=torch.ones(1, 1, 1, 1), special=torch.tensor([False]),
+                      pooling_weights=torch.ones(1))
+    assert capture.dropped_tokens == 0 and capture.unknown_words == [] and capture.inputs == {}
+    assert capture.target is None and capture.weighted is None and capture.gradients is None
+    explanation = Explanation("x", torch.ones(1))
+    assert explanation.signed is False and explanation.seconds == 0.0 and explanation.measures == {}
+    assert explanation.matrix is None and explanation.grid is None and explanation.steps is None
+    method = Method("x", "X", "One line.")
+    assert (method.needs_gradients, method.needs_model, method.signed, method.slow) == (False, False, False, False)
+
+
+def test_registered_flags_of_the_attention_methods():
+    from explain.methods import METHODS
+
+    assert [METHODS[name].needs_gradients for name in ("attention", "attention-mean", "rollout")] == [False] * 3
+    assert METHODS["gradient-rollout"].needs_gradients
+    assert not any(METHODS[name].needs_model or METHODS[name].signed or METHODS[name].slow
+                   for name in ("attention", "attention-mean", "rollout", "gradient-rollout"))
+    plain = _capture(attentions=A3)
+    assert METHODS["rollout"].options_for(plain) == {"head_fusion": "mean", "discard_ratio": 0.0, "start_layer": 0,
+                                                     "steps": False}
+    assert METHODS["gradient-rollout"].options_for(plain) == {"start_layer": 0, "steps": False}
+    assert METHODS["attention"].options_for(plain) == {"layer": None, "head": None}
+
+
+def test_attention_mean_by_hand():
+    from explain.methods import explain_capture
+
+    capture = _capture(attentions=A3)
+    explanation = explain_capture(capture, "attention-mean")
+    expected = A3.mean(dim=(0, 1))
+    # entry [0, 0]: (1 + .6 + .5 + .5 + .2 + .4) / 6
+    assert float(expected[0, 0]) == pytest.approx(3.2 / 6)
+    torch.testing.assert_close(explanation.matrix, expected)
+    torch.testing.assert_close(explanation.relevance, expected[0])  # pooling weights one-hot on [CLS]
+
+
+@pytest.mark.parametrize("method, options, steps_type", [
+    ("rollout", {"head_fusion": "max", "start_layer": 0}, "rollout"),
+    ("gradient-rollout", {"start_layer": 0}, "gradient"),
+])
+def test_steps_through_the_registry_end_in_the_result_itself(method, options, steps_type):
+    from explain.methods import explain_capture
+
+    capture = _capture(attentions=A3, weighted=WEIGHTED3, gradients=None)
+    plain = explain_capture(capture, method, **options)
+    assert plain.steps is None
+    stepped = explain_capture(capture, method, steps=True, **options)
+    assert stepped.steps.running.shape == (3, 2, 2)
+    torch.testing.assert_close(stepped.matrix, plain.matrix)
+    torch.testing.assert_close(stepped.matrix, stepped.steps.running[-1])
+    torch.testing.assert_close(stepped.relevance, plain.relevance)
+    assert not torch.allclose(stepped.steps.running[1], stepped.steps.running[2])  # the last layer counts
+    if steps_type == "gradient":
+        # R = (I + W2)(I + W1)(I + W0); relevance: row 0 of R - I
+        identity = torch.eye(2)
+        expected = (identity + WEIGHTED3[2]) @ (identity + WEIGHTED3[1]) @ (identity + WEIGHTED3[0])
+        torch.testing.assert_close(plain.matrix, expected)
+        torch.testing.assert_close(plain.relevance, (expected - identity)[0])
+    later = explain_capture(capture, method, **{**options, "start_layer": 1})
+    assert not torch.allclose(later.matrix, plain.matrix)
+
+
+def _seq2seq_capture(**extra):
+    from explain.seq2seq import Seq2SeqCapture
+    from explain.targets import TokenLogit
+
+    generator = torch.Generator().manual_seed(7)
+    cross = torch.softmax(torch.randn(2, 2, 3, 4, generator=generator), dim=-1)  # (L_dec, H, N=3, S=4)
+    decoder = torch.tril(torch.rand(2, 2, 3, 3, generator=generator)) + 0.01 * torch.eye(3)
+    decoder = decoder / decoder.sum(-1, keepdim=True)
+    encoder = torch.softmax(torch.randn(2, 2, 4, 4, generator=generator), dim=-1)
+    fields = dict(kind=SEQ2SEQ, tokens=["a", "b", "c", "</s>"], attentions=encoder,
+                  special=torch.tensor([False, False, False, True]), pooling_weights=torch.zeros(4),
+                  target=TokenLogit(position=1, token_id=5, label="x"), decoder_attentions=decoder,
+                  cross_attentions=cross)
+    fields.update(extra)
+    return Seq2SeqCapture(**fields)
+
+
+def test_encoder_decoder_attention_methods_read_the_target_row_by_hand():
+    from explain.encoder_decoder import encoder_decoder_rollout
+    from explain.methods import explain_capture
+    from explain.rollout import attention_rollout
+
+    capture = _seq2seq_capture()
+    cross, decoder = capture.cross_attentions, capture.decoder_attentions
+    last = explain_capture(capture, "attention")  # last decoder layer, heads averaged, row of output 1
+    torch.testing.assert_close(last.matrix, cross[-1].mean(0))
+    torch.testing.assert_close(last.relevance, cross[-1].mean(0)[1])
+    torch.testing.assert_close(last.decoder_relevance, decoder[-1].mean(0)[1])
+    head = explain_capture(capture, "attention", layer=0, head=1)
+    torch.testing.assert_close(head.relevance, cross[0, 1, 1])
+    torch.testing.assert_close(head.decoder_relevance, decoder[0, 1, 1])
+    mean = explain_capture(capture, "attention-mean")
+    torch.testing.assert_close(mean.matrix, cross.mean(dim=(0, 1)))
+    torch.testing.assert_close(mean.relevance, cross.mean(dim=(0, 1))[1])
+    torch.testing.assert_close(mean.decoder_relevance, decoder.mean(dim=(0, 1))[1])
+    rolled = explain_capture(capture, "rollout", head_fusion="max", discard_ratio=0.25)
+    expected = encoder_decoder_rollout(capture.attentions, decoder, cross, "max", 0.25)
+    torch.testing.assert_close(rolled.matrix, expected)
+    torch.testing.assert_close(rolled.relevance, expected[1])
+    torch.testing.assert_close(rolled.decoder_relevance, attention_rollout(decoder, "max", 0.25)[1])
+    with pytest.raises(ValueError, match="mean, max, min"):
+        explain_capture(capture, "rollout", head_fusion="sum")
+
+
+def test_encoder_decoder_gradient_rollout_needs_every_weighted_stack():
+    from explain.encoder_decoder import encoder_decoder_relevance
+    from explain.methods import explain_capture
+
+    generator = torch.Generator().manual_seed(8)
+    weighted = dict(weighted=torch.rand(2, 4, 4, generator=generator) * 0.3,
+                    decoder_weighted=torch.tril(torch.rand(2, 3, 3, generator=generator)) * 0.3,
+                    cross_weighted=torch.rand(2, 3, 4, generator=generator) * 0.3)
+    explanation = explain_capture(_seq2seq_capture(**weighted), "gradient-rollout")
+    _, r_tt, r_ts = encoder_decoder_relevance(*weighted.values())
+    torch.testing.assert_close(explanation.matrix, r_ts)
+    torch.testing.assert_close(explanation.relevance, r_ts[1])
+    torch.testing.assert_close(explanation.decoder_relevance, r_tt[1])
+    for missing in ("weighted", "decoder_weighted"):
+        with pytest.raises(ValueError, match="needs a target"):
+            explain_capture(_seq2seq_capture(**{**weighted, missing: None}), "gradient-rollout")
