@@ -681,3 +681,19 @@ def test_encoder_decoder_gradient_rollout_needs_every_weighted_stack():
     for missing in ("weighted", "decoder_weighted"):
         with pytest.raises(ValueError, match="needs a target"):
             explain_capture(_seq2seq_capture(**{**weighted, missing: None}), "gradient-rollout")
+
+
+@pytest.mark.parametrize("encoder, decoder, cross", [
+    ((1, 3, 2), (1, 2, 2), (1, 2, 2)),  # encoder not square (cross fits its keys)
+    ((1, 3, 2), (1, 2, 2), (1, 2, 3)),  # encoder not square (cross fits its queries)
+    ((1, 3, 3), (1, 2, 3), (1, 2, 3)),  # decoder not square (cross fits its queries)
+    ((1, 3, 3), (1, 2, 3), (1, 3, 3)),  # decoder not square (cross fits its keys)
+])
+def test_encoder_decoder_relevance_refuses_matrices_that_are_not_square(encoder, decoder, cross):
+    from explain.encoder_decoder import encoder_decoder_relevance
+
+    shapes = f"encoder {encoder}, decoder {decoder}, cross {cross}".replace("(", r"\(").replace(")", r"\)")
+    with pytest.raises(ValueError, match=rf"^Shapes do not fit together: {shapes}; cross-attention must be \(L_dec, T, S\)\.$"):
+        encoder_decoder_relevance(torch.zeros(encoder), torch.zeros(decoder), torch.zeros(cross))
+    with pytest.raises(ValueError, match=r"^3 decoder self-attention layers but 1 cross-attention layers\.$"):
+        encoder_decoder_relevance(torch.zeros(1, 3, 3), torch.zeros(3, 2, 2), torch.zeros(1, 2, 3))
