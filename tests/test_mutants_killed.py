@@ -105,6 +105,8 @@ def test_layer_gradients_pair_by_layer_and_fill_unused_layers_with_zeros():
     assert torch.equal(grads[0], torch.tensor([[[1.0, 2.0], [1.0, 2.0]]]))
     assert torch.equal(grads[1], torch.zeros(1, 2, 2))
     assert torch.equal(grads[2], torch.tensor([[[0.0, 0.0], [3.0, 0.0]]]))
+    with pytest.raises(RuntimeError, match="second time"):  # the graph is freed by default
+        torch.autograd.grad(target, [first])
 
 
 def test_attention_gradients_keep_raw_gradients_only_when_asked():
@@ -311,7 +313,11 @@ def test_explain_capture_times_signs_grids_and_checks_options(monkeypatch):
 
     @methods.register("model", "Model", "Runs the model.", needs_model=True)
     def model(capture, loaded):
-        return methods.Explanation("model", capture.pooling_weights, grid=torch.zeros(1, 1))
+        return methods.Explanation("model", capture.pooling_weights * loaded.scale, grid=torch.zeros(1, 1))
+
+    @methods.register("rollout", "Rollout", "The default method.")
+    def rollout(capture, loaded):
+        return methods.Explanation("rollout", -capture.pooling_weights)
 
     plain, gridded = _capture(), _Gridded(**vars(_capture()))
     explanation = methods.explain_capture(gridded, "slow", scale=3.0)
@@ -320,16 +326,18 @@ def test_explain_capture_times_signs_grids_and_checks_options(monkeypatch):
     assert torch.equal(explanation.relevance, torch.tensor([3.0, 0.0]))
     assert torch.equal(explanation.grid, torch.tensor([[30.0, 0.0]]))  # capture.grid_of(relevance)
     assert methods.explain_capture(plain, "slow").grid is None
-    kept = methods.explain_capture(gridded, "model", loaded=object())
+    kept = methods.explain_capture(gridded, "model", loaded=SimpleNamespace(scale=5.0))
     assert torch.equal(kept.grid, torch.zeros(1, 1)) and not kept.signed  # a body's own grid is kept
+    assert torch.equal(kept.relevance, torch.tensor([5.0, 0.0]))  # the body got the loaded model
+    assert methods.explain_capture(plain).method == "rollout"  # the default method
     with pytest.raises(ValueError, match=r"^Model runs the model again: pass the loaded model \(loaded=\.\.\.\)\.$"):
         methods.explain_capture(plain, "model")
     with pytest.raises(ValueError, match=r"^Slow takes no option depth, flip here: its options are scale\.$"):
         methods.explain_capture(plain, "slow", flip=True, depth=1)
     with pytest.raises(ValueError, match=r"^Model takes no option scale here: its options are none\.$"):
-        methods.explain_capture(plain, "model", loaded=object(), scale=1.0)
+        methods.explain_capture(plain, "model", loaded=SimpleNamespace(scale=1.0), scale=1.0)
     methods.register("gridded", "Gridded", "Gridded captures only.", capture=_Gridded)(model)
-    with pytest.raises(ValueError, match=r"^Gridded does not apply to a text encoder: choose one of slow, model\.$"):
+    with pytest.raises(ValueError, match=r"^Gridded does not apply to a text encoder: choose one of slow, model, rollout\.$"):
         methods.explain_capture(plain, "gridded")
 
 
