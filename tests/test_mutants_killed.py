@@ -705,3 +705,71 @@ def test_encoder_decoder_relevance_refuses_matrices_that_are_not_square(encoder,
         encoder_decoder_relevance(torch.zeros(encoder), torch.zeros(decoder), torch.zeros(cross))
     with pytest.raises(ValueError, match=r"^3 decoder self-attention layers but 1 cross-attention layers\.$"):
         encoder_decoder_relevance(torch.zeros(1, 3, 3), torch.zeros(3, 2, 2), torch.zeros(1, 2, 3))
+
+
+# ----------------------------------------------------------------------------- rollout.py
+
+A_HAND = torch.tensor([
+    [[[1.0, 0.0], [0.5, 0.5]], [[0.6, 0.4], [0.0, 1.0]]],
+    [[[0.5, 0.5], [0.5, 0.5]], [[0.5, 0.5], [1.0, 0.0]]],
+], dtype=torch.float64)  # tests/test_rollout.py's hand-worked layers
+G_HAND = torch.tensor([
+    [[[1.0, -1.0], [2.0, 0.0]], [[0.0, 1.0], [-1.0, 1.0]]],
+    [[[2.0, 0.0], [0.0, -2.0]], [[0.0, 2.0], [1.0, 0.0]]],
+], dtype=torch.float64)
+ABAR_HAND = torch.tensor([[[0.5, 0.2], [0.5, 0.5]], [[0.5, 0.5], [0.5, 0.0]]], dtype=torch.float64)
+
+
+def test_gradient_weighted_takes_layers_in_every_form_a_model_gives_them():
+    from explain.rollout import gradient_weighted
+
+    assert torch.equal(gradient_weighted(A_HAND, G_HAND), ABAR_HAND)
+    # per-layer lists of (H, T, T) and of (1, H, T, T) as a float32 model returns them, and a stacked tensor with
+    # a list of layers
+    attentions, gradients, expected = A_HAND.float(), G_HAND.float(), ABAR_HAND.float()
+    torch.testing.assert_close(gradient_weighted(list(attentions), list(gradients)), expected)
+    torch.testing.assert_close(gradient_weighted([a[None] for a in attentions], [g[None] for g in gradients]), expected)
+    torch.testing.assert_close(gradient_weighted(attentions, list(gradients)), expected)
+
+
+def test_gradient_weighted_overwrites_the_gradients_only_in_place():
+    from explain.rollout import gradient_weighted
+
+    gradients = [g.float().clone() for g in G_HAND]
+    kept = [g.clone() for g in gradients]
+    gradient_weighted(list(A_HAND.float()), gradients)
+    assert all(torch.equal(g, k) for g, k in zip(gradients, kept))  # the caller's gradients are untouched
+    weighted = gradient_weighted(list(A_HAND.float()), gradients, in_place=True)
+    assert torch.equal(weighted, ABAR_HAND.float())
+    assert torch.equal(gradients[0], (kept[0] * A_HAND[0].float()).clamp(min=0))  # overwritten with the product
+
+
+def test_gradient_weighted_and_gradient_rollout_shape_messages():
+    from explain.rollout import gradient_rollout, gradient_weighted
+
+    with pytest.raises(ValueError, match=r"^Gradients \(1, 2, 2, 2\) and attentions \(2, 2, 2, 2\) must have the same "
+                                         r"shape \(\.\.\., L, H, T_q, T_k\)\.$"):
+        gradient_weighted(A_HAND, G_HAND[:1])
+    with pytest.raises(ValueError, match=r"^Gradients \(2, 3, 3\) and attentions \(2, 2, 2\) must have the same shape\.$"):
+        gradient_weighted(list(A_HAND), [torch.zeros(2, 3, 3)] * 2)
+    for bad in (torch.eye(2), torch.zeros(1, 2, 3)):  # one matrix without a layer axis; a matrix that is not square
+        shape = str(tuple(bad.shape)).replace("(", r"\(").replace(")", r"\)")
+        with pytest.raises(ValueError, match=rf"^Expected gradient-weighted attention of shape \(\.\.\., L, T, T\), got {shape}\.$"):
+            gradient_rollout(bad)
+
+
+def test_gradient_rollout_steps_with_a_batch():
+    from explain.rollout import gradient_rollout
+
+    batch = torch.stack([ABAR_HAND, ABAR_HAND * 0.5])  # (B=2, L=2, T, T)
+    steps = gradient_rollout(batch, steps=True)
+    identity = torch.eye(2, dtype=torch.float64)
+    assert steps.running.shape == (2, 2, 2, 2)  # (B, L, T, T)
+    assert torch.equal(steps.fused, batch) and torch.equal(steps.augmented, batch + identity)
+    for item in range(2):
+        first = identity + batch[item, 0]
+        torch.testing.assert_close(steps.running[item, 0], first)
+        torch.testing.assert_close(steps.running[item, 1], first + batch[item, 1] @ first)
+    torch.testing.assert_close(steps.running[0, 1], torch.tensor([[2.5, 1.05], [1.25, 1.6]], dtype=torch.float64))
+    later = gradient_rollout(batch, start_layer=1, steps=True)
+    assert torch.equal(later.fused, batch[:, 1:])
