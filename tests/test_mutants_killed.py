@@ -587,7 +587,7 @@ def test_registered_flags_of_the_attention_methods():
     plain = _capture(attentions=A3)
     assert METHODS["rollout"].options_for(plain) == {"head_fusion": "mean", "discard_ratio": 0.0, "start_layer": 0,
                                                      "steps": False}
-    assert METHODS["gradient-rollout"].options_for(plain) == {"start_layer": 0, "steps": False}
+    assert METHODS["gradient-rollout"].options_for(plain) == {"start_layer": 0, "steps": False, "keep_self": None}
     assert METHODS["attention"].options_for(plain) == {"layer": None, "head": None}
 
 
