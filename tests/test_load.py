@@ -76,6 +76,7 @@ def test_two_sessions_at_once_each_see_only_their_own_input(minilm) -> None:  # 
     assert summary["sessions_without_failure"] == 2 and summary["synchronised"]
     visits = {(v.session, v.page): v for v in summary["visits"]}
     assert len(visits) == 4 and all(v.seconds is not None and v.seconds > 0 for v in visits.values())
+    assert all(v.server_seconds is not None and v.server_seconds > 0 for v in visits.values())
     assert summary["seconds_to_heatmap"]["all"]["n"] == 4
     plans = load_test.make_plans(2, 1)[0]
     shapes_vit = models.load("shapes-vit", allow_download=False)
@@ -106,10 +107,11 @@ def test_tree_cpu_seconds_counts_a_busy_child_unless_it_is_left_out(tmp_path) ->
     try:
         while not ready.exists():
             time.sleep(0.05)
-        with_child = tree_cpu_seconds(os.getpid())
         without = tree_cpu_seconds(os.getpid(), exclude=[child.pid])
-        assert with_child - without >= 0.6  # the child's 0.6 s of CPU, plus its start-up
-        assert tree_cpu_seconds(child.pid) == pytest.approx(with_child - without, abs=0.02)
+        with_child = tree_cpu_seconds(os.getpid())  # this process's own time only grows meanwhile
+        alone = tree_cpu_seconds(child.pid)
+        assert 0.6 <= alone < 5.0  # its 0.6 s of CPU, plus its start-up
+        assert with_child - without >= alone
     finally:
         child.kill()
         child.wait()

@@ -21,8 +21,11 @@ server held after the warm-up (code and models) plus the results cache's budget 
 load opens a new websocket), so every round brings 2 x N new sessions.
 
 Prints a JSON summary: the median and 95th percentile (linear interpolation) of the time to a heatmap for
-text, image and both, peak and final memory, the machine's load average, and every failure. Exits with 1
-when any visit failed. Needs Debian's chromium and playwright (requirements-dev.txt).
+text, image and both; the same for the server's own runs (from the tab's request for a run to the server's
+"script finished", read from the websocket frames), so that the browsers' share can be told apart when they
+run on the server's machine; the CPU seconds the server and the browsers used; peak and final memory; the
+machine's load average; and every failure. Exits with 1 when any visit failed. Needs Debian's chromium and
+playwright (requirements-dev.txt).
 """
 
 from __future__ import annotations
@@ -98,6 +101,42 @@ class Plan:
     scene_labels: tuple[str, ...]  # that scene's ground truth (samples.json)
 
 
+class ServerRuns:
+    """When a tab asked the server for a script run and when the server said the run finished, read from the
+    tab's websocket frames (Streamlit's BackMsg rerun_script and ForwardMsg script_finished) as they reach this
+    script: the server's own share of a visit's time, apart from the browser's drawing."""
+
+    def __init__(self, page) -> None:  # noqa: ANN001 - playwright.async_api.Page
+        self.requested: list[float] = []  # time.perf_counter() of every rerun_script sent
+        self.finished: list[float] = []  # ... of every script_finished received
+        page.on("websocket", self._watch)
+
+    def _watch(self, socket) -> None:  # noqa: ANN001 - playwright.async_api.WebSocket
+        socket.on("framesent", self._sent)
+        socket.on("framereceived", self._received)
+
+    def _sent(self, payload: str | bytes) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        if isinstance(payload, bytes) and BackMsg.FromString(payload).WhichOneof("type") == "rerun_script":
+            self.requested.append(time.perf_counter())
+
+    def _received(self, payload: str | bytes) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        # script_finished is a few bytes; deltas with figures are large and need not be parsed.
+        if isinstance(payload, bytes) and len(payload) < 512 and \
+                ForwardMsg.FromString(payload).WhichOneof("type") == "script_finished":
+            self.finished.append(time.perf_counter())
+
+    def seconds_after(self, start: float) -> float | None:
+        """From the first run asked for at or after `start` to the first end of a run after it; None when
+        either was not seen."""
+        asked = next((t for t in self.requested if t >= start), None)
+        done = next((t for t in self.finished if asked is not None and t >= asked), None)
+        return None if done is None else done - asked
+
+
 @dataclass
 class Visit:
     """One page visit of one session: its time to a heatmap and everything that went wrong."""
@@ -106,6 +145,7 @@ class Visit:
     page: str  # "text" or "image"
     input: str  # the marker typed, or the scene opened
     seconds: float | None = None  # submit (text) or URL opened (image) -> heatmap drawn; None when it never was
+    server_seconds: float | None = None  # the server's run for it: asked for -> finished (see ServerRuns)
     open_seconds: float | None = None  # text only: page opened -> its first heatmap (the default sentence)
     own_seen: bool = False  # the heatmap (text) or caption and ground truth (image) are this session's input
     foreign_seen: list[str] = field(default_factory=list)  # other sessions' markers or scenes found on the page
@@ -219,8 +259,8 @@ async def attempt(visit: Visit, step) -> bool:  # noqa: ANN001 - a coroutine
         return False
 
 
-async def text_visit(page, base: str, plan: Plan, foreign: list[str], barrier: asyncio.Barrier,  # noqa: ANN001
-                     timeout: float) -> Visit:
+async def text_visit(page, runs: ServerRuns, base: str, plan: Plan, foreign: list[str],  # noqa: ANN001
+                     barrier: asyncio.Barrier, timeout: float) -> Visit:
     """Open the text page, wait for every session, type the sentence and time its heatmap."""
     visit = Visit(plan.session, plan.round, "text", plan.marker)
 
@@ -239,6 +279,7 @@ async def text_visit(page, base: str, plan: Plan, foreign: list[str], barrier: a
         await page.wait_for_function(TEXT_HEATMAP, arg=plan.marker, polling=50)
         visit.seconds = time.perf_counter() - started
         await settle(page)
+        visit.server_seconds = runs.seconds_after(started)
         shown = await page.evaluate(READ_MAP, "text")
         visit.labels, visit.map = shown["labels"], shown["z"]
         visit.own_seen = any(label.split(" ", 1)[-1] == plan.marker for label in visit.labels)
@@ -252,7 +293,7 @@ async def text_visit(page, base: str, plan: Plan, foreign: list[str], barrier: a
     return visit
 
 
-async def image_visit(page, base: str, plan: Plan, foreign: list[str]) -> Visit:  # noqa: ANN001
+async def image_visit(page, runs: ServerRuns, base: str, plan: Plan, foreign: list[str]) -> Visit:  # noqa: ANN001
     """Open the image page on the session's scene by its URL and time the overlay."""
     visit = Visit(plan.session, plan.round, "image", plan.scene)
 
@@ -263,6 +304,7 @@ async def image_visit(page, base: str, plan: Plan, foreign: list[str]) -> Visit:
         await page.wait_for_function(IMAGE_OVERLAY, arg=plan.scene, polling=50)
         visit.seconds = time.perf_counter() - started
         await settle(page)
+        visit.server_seconds = runs.seconds_after(started)
         texts = await read_page(page)
         truth = f"Ground truth: {', '.join(plan.scene_labels)}"
         visit.own_seen = f"{plan.scene}, as the model sees it" in texts[0] and truth in texts[0]
@@ -286,13 +328,14 @@ async def run_session(browser, base: str, rounds: list[Plan], everyone: list[lis
         page = await context.new_page()
         page.set_default_timeout(timeout * 1000)
         page.on("pageerror", lambda error: page_errors.append(f"JavaScript error: {error}"))
+        runs = ServerRuns(page)
         others = [plan for row in everyone for plan in row if plan.session != rounds[0].session]
         for plan in rounds:
             markers = [other.marker for other in others]
             scenes = sorted({other.scene for other in others if other.round == plan.round} - {plan.scene})
-            visits.append(await text_visit(page, base, plan, markers + scenes, barrier, timeout))
+            visits.append(await text_visit(page, runs, base, plan, markers + scenes, barrier, timeout))
             await together(barrier, timeout)
-            visits.append(await image_visit(page, base, plan, markers + scenes))
+            visits.append(await image_visit(page, runs, base, plan, markers + scenes))
             await together(barrier, timeout)
             visits[-2].errors += page_errors[:]  # JavaScript errors go to the round's visits
             page_errors.clear()
@@ -423,6 +466,9 @@ def run(sessions: int = 8, rounds: int = 2, port: int | None = None, filler_word
         "failures": failures,
         "synchronised": raw["synchronised"],
         "seconds_to_heatmap": {"text": timing(text), "image": timing(image), "all": timing(text + image)},
+        "server_run_seconds": {page: timing([v.server_seconds for v in visits
+                                             if v.server_seconds is not None and page in ("all", v.page)])
+                               for page in ("text", "image", "all")},
         "text_page_open_seconds": timing([v.open_seconds for v in visits if v.open_seconds is not None]),
         "warm_up_seconds": None if raw["warm_up"] is None else round(raw["warm_up"], 2),
         "wall_seconds": round(raw["wall"], 2),
