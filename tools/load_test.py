@@ -76,10 +76,11 @@ TEXT_HEATMAP = """(marker) => [...document.querySelectorAll('.js-plotly-plot')].
     (plot._fullData || []).some(trace => trace.type === 'heatmap'
         && Array.from(trace.x || []).some(label => String(label).split(' ').slice(1).join(' ') === marker))
     && plot.textContent.includes(marker))"""
-# The overlay (a plotly image trace) is drawn and the caption beside it names the scene.
-IMAGE_OVERLAY = """(name) => document.body.textContent.includes(name + ', as the model sees it')
-    && [...document.querySelectorAll('.js-plotly-plot')].some(plot =>
-        (plot._fullData || []).some(trace => trace.type === 'image'))"""
+# The overlay (a plotly image trace) is drawn and the caption beside it names the scene (the page's text is read
+# only once the overlay is there: reading it while the page loads would slow the browser down).
+IMAGE_OVERLAY = """(name) => [...document.querySelectorAll('.js-plotly-plot')].some(plot =>
+        (plot._fullData || []).some(trace => trace.type === 'image'))
+    && document.body.textContent.includes(name + ', as the model sees it')"""
 # The heatmap trace of the figure that has one (`kind` "image": the overlay's invisible per-patch heatmap).
 READ_MAP = """(kind) => { for (const plot of document.querySelectorAll('.js-plotly-plot')) {
         const traces = plot._fullData || [];
@@ -129,12 +130,19 @@ class ServerRuns:
                 ForwardMsg.FromString(payload).WhichOneof("type") == "script_finished":
             self.finished.append(time.perf_counter())
 
-    def seconds_after(self, start: float) -> float | None:
+    async def seconds_after(self, start: float, wait: float = 10.0) -> float | None:
         """From the first run asked for at or after `start` to the first end of a run after it; None when
-        either was not seen."""
-        asked = next((t for t in self.requested if t >= start), None)
-        done = next((t for t in self.finished if asked is not None and t >= asked), None)
-        return None if done is None else done - asked
+        either was not seen within `wait` seconds (frame events can reach this script after the page showed
+        the run's end)."""
+        deadline = time.perf_counter() + wait
+        while True:
+            asked = next((t for t in self.requested if t >= start), None)
+            done = next((t for t in self.finished if asked is not None and t >= asked), None)
+            if done is not None:
+                return done - asked
+            if time.perf_counter() > deadline:
+                return None
+            await asyncio.sleep(0.05)
 
 
 @dataclass
@@ -279,7 +287,7 @@ async def text_visit(page, runs: ServerRuns, base: str, plan: Plan, foreign: lis
         await page.wait_for_function(TEXT_HEATMAP, arg=plan.marker, polling=50)
         visit.seconds = time.perf_counter() - started
         await settle(page)
-        visit.server_seconds = runs.seconds_after(started)
+        visit.server_seconds = await runs.seconds_after(started)
         shown = await page.evaluate(READ_MAP, "text")
         visit.labels, visit.map = shown["labels"], shown["z"]
         visit.own_seen = any(label.split(" ", 1)[-1] == plan.marker for label in visit.labels)
@@ -304,7 +312,7 @@ async def image_visit(page, runs: ServerRuns, base: str, plan: Plan, foreign: li
         await page.wait_for_function(IMAGE_OVERLAY, arg=plan.scene, polling=50)
         visit.seconds = time.perf_counter() - started
         await settle(page)
-        visit.server_seconds = runs.seconds_after(started)
+        visit.server_seconds = await runs.seconds_after(started)
         texts = await read_page(page)
         truth = f"Ground truth: {', '.join(plan.scene_labels)}"
         visit.own_seen = f"{plan.scene}, as the model sees it" in texts[0] and truth in texts[0]
