@@ -32,10 +32,10 @@ def test_plans_give_every_session_its_own_marker_and_its_own_scene_each_round() 
     assert len(set(markers)) == 24
     for row in plans:
         assert len({plan.scene for plan in row}) == 8  # 8 bundled scenes: none shared within a round
-        assert all(f" {plan.marker} " in plan.sentence for plan in row)
+        assert all(plan.sentence.lower().startswith(f"{plan.marker} ") for plan in row)
     assert [plans[r][0].scene for r in range(3)] == ["scene_00.png", "scene_01.png", "scene_02.png"]
     assert plans[0][3].scene_labels == tuple(load_test.sample_scenes()["scene_03.png"])
-    assert len(load_test.make_plans(1, 1, filler_words=10)[0][0].sentence.split()) == 12 + 10
+    assert len(load_test.make_plans(1, 1, filler_words=10)[0][0].sentence.split()) == 11 + 10
     with pytest.raises(ValueError, match="use fewer"):
         load_test.make_plans(sessions=8, rounds=len(load_test.MARKERS) // 8 + 1)
 
@@ -46,6 +46,15 @@ def test_foreign_inputs_are_found_as_whole_words_only() -> None:
         "volcano", "scene_011.png"]
     assert load_test.foreign_inputs(["0 [CLS]", "3 penguin"], ["penguin"]) == ["penguin"]
     assert load_test.foreign_inputs(["a.volcano"], ["volcano"]) == []  # a file or host name, not the word
+    assert load_test.foreign_inputs(["Volcano waited near the bridge"], ["volcano"]) == ["volcano"]
+
+
+def test_a_marker_is_shown_by_its_own_label_or_at_the_end_of_a_token_range() -> None:
+    assert load_test.marker_shown(["0 [CLS]", "1 volcano", "2 waited"], "volcano")
+    assert load_test.marker_shown(["0–1 [CLS]…volcano", "2–3 waited…near"], "volcano")
+    assert not load_test.marker_shown(["0 [CLS]", "1 volcanoes"], "volcano")
+    assert not load_test.marker_shown(["0–1 [CLS]…the", "2–3 waited…near"], "volcano")
+    assert not load_test.marker_shown(["7 volcano-like"], "volcano")
 
 
 def test_percentiles_interpolate_between_ranks_as_numpy_does() -> None:

@@ -71,11 +71,13 @@ EXCEPTION = '[data-testid="stException"]'
 # The run finished: the status widget ("Running...") and the skeletons are gone.
 SETTLED = """() => !document.querySelector('[data-testid="stStatusWidget"]')
                    && !document.querySelector('[data-testid="stSkeleton"]')"""
-# The text heatmap is drawn and one of its token labels ("3 volcano") is the marker.
+# The text heatmap is drawn (its image is there) and one of its column labels shows the marker: "1 volcano", or
+# "0–1 [CLS]…volcano" when a long text's axis shows token ranges (viz.heatmaps.reduce_matrix; at most two
+# tokens a cell for MiniLM's 512, so the first word, token 1, always shows). See marker_shown.
 TEXT_HEATMAP = """(marker) => [...document.querySelectorAll('.js-plotly-plot')].some(plot =>
     (plot._fullData || []).some(trace => trace.type === 'heatmap'
-        && Array.from(trace.x || []).some(label => String(label).split(' ').slice(1).join(' ') === marker))
-    && plot.textContent.includes(marker))"""
+        && Array.from(trace.x || []).some(label => String(label).split(/[ \u2026]/).slice(1).includes(marker)))
+    && plot.querySelector('g.hm image'))"""
 # The overlay (a plotly image trace) is drawn and the caption beside it names the scene (the page's text is read
 # only once the overlay is there: reading it while the page loads would slow the browser down).
 IMAGE_OVERLAY = """(name) => [...document.querySelectorAll('.js-plotly-plot')].some(plot =>
@@ -193,7 +195,8 @@ def make_plans(sessions: int, rounds: int, filler_words: int = 0) -> list[list[P
         for session in range(sessions):
             marker = MARKERS[round_index * sessions + session]
             filler = " ".join(FILLER[(j * 7 + session) % len(FILLER)] for j in range(filler_words))
-            sentence = f"Yesterday the {marker} waited near the old bridge until the rain stopped." + (
+            # The marker comes first (token 1), where a long text's heatmap still labels it (TEXT_HEATMAP).
+            sentence = f"{marker.capitalize()} waited near the old bridge until the rain stopped yesterday." + (
                 f" {filler}" if filler else "")
             scene = names[(session + round_index) % len(names)]
             row.append(Plan(session, round_index, marker, sentence, scene, scenes[scene]))
@@ -202,10 +205,17 @@ def make_plans(sessions: int, rounds: int, filler_words: int = 0) -> list[list[P
 
 
 def foreign_inputs(texts: Iterable[str], foreign: Iterable[str]) -> list[str]:
-    """The words of `foreign` that occur in any of `texts` as whole words (so "cobra" is not found in
-    "cobras", nor "scene_01.png" in "scene_011.png"), in the order of `foreign`."""
+    """The words of `foreign` that occur in any of `texts` as whole words in any case (so "cobra" is found in
+    "Cobra" but not in "cobras", nor "scene_01.png" in "scene_011.png"), in the order of `foreign`."""
     joined = "\n".join(texts)
-    return [word for word in foreign if re.search(rf"(?<![\w.]){re.escape(word)}(?![\w])", joined)]
+    return [word for word in foreign
+            if re.search(rf"(?<![\w.]){re.escape(word)}(?![\w])", joined, flags=re.IGNORECASE)]
+
+
+def marker_shown(labels: Sequence[str], marker: str) -> bool:
+    """Whether a heatmap's column labels show `marker` as a token: "3 volcano" (index, token) or, on a long
+    text's reduced axis, "0–1 [CLS]…volcano" (range, first token…last token)."""
+    return any(marker in re.split(r"[ \u2026]", label)[1:] for label in labels)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -290,7 +300,7 @@ async def text_visit(page, runs: ServerRuns, base: str, plan: Plan, foreign: lis
         visit.server_seconds = await runs.seconds_after(started)
         shown = await page.evaluate(READ_MAP, "text")
         visit.labels, visit.map = shown["labels"], shown["z"]
-        visit.own_seen = any(label.split(" ", 1)[-1] == plan.marker for label in visit.labels)
+        visit.own_seen = marker_shown(visit.labels, plan.marker)
         visit.foreign_seen = foreign_inputs(await read_page(page) + visit.labels, foreign)
         visit.errors += await page_exceptions(page)
 
@@ -504,7 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="text + image visits per session (default 2)")
     parser.add_argument("--port", type=int, default=None, help="the server's port (default: a free one)")
     parser.add_argument("--filler-words", type=int, default=0,
-                        help="words added to every sentence, for longer texts (default 0: 12 words)")
+                        help="words added to every sentence, for longer texts (default 0: 11 words)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds any one wait may take (default 120)")
     parser.add_argument("--no-warm-up", action="store_true",
                         help="let the sessions load the models themselves (no memory bound is computed)")
