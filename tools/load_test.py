@@ -1,7 +1,7 @@
 """Load: N browser sessions at once on a fresh `streamlit run app.py`, each with its own input.
 
     python tools/load_test.py [--sessions 8] [--rounds 2] [--port PORT] [--filler-words 0] [--no-warm-up]
-                              [--details]
+                              [--linger 0] [--timeout 120] [--details]
 
 One Chromium, one browser context (its own cookies and storage) per session, all driven at once from one
 asyncio loop. A warm-up visit first loads the text and image models. Then, every round, each session:
@@ -297,7 +297,7 @@ async def text_visit(page, runs: ServerRuns, base: str, plan: Plan, foreign: lis
         await page.wait_for_function(TEXT_HEATMAP, arg=plan.marker, polling=50)
         visit.seconds = time.perf_counter() - started
         await settle(page)
-        visit.server_seconds = await runs.seconds_after(started)
+        visit.server_seconds = await runs.seconds_after(started, wait=timeout)
         shown = await page.evaluate(READ_MAP, "text")
         visit.labels, visit.map = shown["labels"], shown["z"]
         visit.own_seen = marker_shown(visit.labels, plan.marker)
@@ -311,7 +311,8 @@ async def text_visit(page, runs: ServerRuns, base: str, plan: Plan, foreign: lis
     return visit
 
 
-async def image_visit(page, runs: ServerRuns, base: str, plan: Plan, foreign: list[str]) -> Visit:  # noqa: ANN001
+async def image_visit(page, runs: ServerRuns, base: str, plan: Plan, foreign: list[str],  # noqa: ANN001
+                      timeout: float) -> Visit:
     """Open the image page on the session's scene by its URL and time the overlay."""
     visit = Visit(plan.session, plan.round, "image", plan.scene)
 
@@ -322,7 +323,7 @@ async def image_visit(page, runs: ServerRuns, base: str, plan: Plan, foreign: li
         await page.wait_for_function(IMAGE_OVERLAY, arg=plan.scene, polling=50)
         visit.seconds = time.perf_counter() - started
         await settle(page)
-        visit.server_seconds = await runs.seconds_after(started)
+        visit.server_seconds = await runs.seconds_after(started, wait=timeout)
         texts = await read_page(page)
         truth = f"Ground truth: {', '.join(plan.scene_labels)}"
         visit.own_seen = f"{plan.scene}, as the model sees it" in texts[0] and truth in texts[0]
@@ -353,7 +354,7 @@ async def run_session(browser, base: str, rounds: list[Plan], everyone: list[lis
             scenes = sorted({other.scene for other in others if other.round == plan.round} - {plan.scene})
             visits.append(await text_visit(page, runs, base, plan, markers + scenes, barrier, timeout))
             await together(barrier, timeout)
-            visits.append(await image_visit(page, runs, base, plan, markers + scenes))
+            visits.append(await image_visit(page, runs, base, plan, markers + scenes, timeout))
             await together(barrier, timeout)
             visits[-2].errors += page_errors[:]  # JavaScript errors go to the round's visits
             page_errors.clear()
@@ -397,9 +398,10 @@ async def load_models(browser, base: str, scene: str, timeout: float) -> None:  
         await context.close()
 
 
-async def drive(base: str, pid: int, plans: list[list[Plan]], timeout: float, warm_up: bool = True) -> dict[str, Any]:
-    """Warm up (unless not `warm_up`), run every session at once while sampling the server, and return the raw
-    results."""
+async def drive(base: str, pid: int, plans: list[list[Plan]], timeout: float, warm_up: bool = True,
+                linger: float = 0.0) -> dict[str, Any]:
+    """Warm up (unless not `warm_up`), run every session at once while sampling the server, go on sampling its
+    memory for `linger` seconds after the last session closed, and return the raw results."""
     from playwright.async_api import async_playwright
 
     sessions = len(plans[0])
@@ -430,20 +432,24 @@ async def drive(base: str, pid: int, plans: list[list[Plan]], timeout: float, wa
             cpu = cpu_seconds(pid) - cpu_before
             client_cpu = tree_cpu_seconds(os.getpid(), exclude=[pid]) - client_before
             await asyncio.sleep(1.0)  # the last runs' memory settles
+            final = resident_mb(pid)
+            await asyncio.sleep(linger)
             stop.set()
             await sampler
-            final = resident_mb(pid)
+            lingered = resident_mb(pid)
         finally:
             await browser.close()
     return dict(results=results, warm_up=warm_up_seconds, after_warm_up=after_warm_up, memory=memory, loads=loads,
-                final=final, wall=wall, cpu=cpu, client_cpu=client_cpu, synchronised=not barrier.broken)
+                final=final, lingered=lingered, wall=wall, cpu=cpu, client_cpu=client_cpu, synchronised=not barrier.broken)
 
 
 def run(sessions: int = 8, rounds: int = 2, port: int | None = None, filler_words: int = 0,
-        timeout: float = 120.0, warm_up: bool = True) -> dict[str, Any]:
+        timeout: float = 120.0, warm_up: bool = True, linger: float = 0.0) -> dict[str, Any]:
     """Start a fresh server, run the load and return the summary (see the module docstring); "visits" holds
     every Visit, with its heatmap. Without `warm_up` the sessions load the models themselves (their first
-    times include it) and the memory bound is not computed."""
+    times include it) and the memory bound is not computed. With `linger`, the memory is read once more that
+    many seconds after the last session closed (Streamlit keeps a closed tab's session for
+    server.disconnectedSessionTTL, 120 s by default, in case it reconnects)."""
     plans = make_plans(sessions, rounds, filler_words)
     if chromium_path() is None:
         raise RuntimeError("Chromium not found: install Debian's chromium package (apt-get install chromium).")
@@ -451,7 +457,7 @@ def run(sessions: int = 8, rounds: int = 2, port: int | None = None, filler_word
     load_before = load_average()
     with app_server(port=port) as server:
         at_start = resident_mb(server.pid)
-        raw = asyncio.run(drive(server.base, server.pid, plans, timeout, warm_up))
+        raw = asyncio.run(drive(server.base, server.pid, plans, timeout, warm_up, linger))
     load_after = load_average()
 
     visits: list[Visit] = []
@@ -494,7 +500,9 @@ def run(sessions: int = 8, rounds: int = 2, port: int | None = None, filler_word
         "client_cpu_seconds": round(raw["client_cpu"], 2),  # this script, Playwright's driver and Chromium
         "memory_mb": {
             "at_start": round(at_start), "after_warm_up": _rounded(raw["after_warm_up"]), "peak": round(peak),
-            "final": round(raw["final"]), "results_cache_budget": budget, "bound": _rounded(bound),
+            "final": round(raw["final"]),
+            "linger_seconds": linger, "after_linger": round(raw["lingered"]) if linger else None,
+            "results_cache_budget": budget, "bound": _rounded(bound),
             "within_bound": None if bound is None else peak <= bound,
         },
         "machine": {
@@ -518,11 +526,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds any one wait may take (default 120)")
     parser.add_argument("--no-warm-up", action="store_true",
                         help="let the sessions load the models themselves (no memory bound is computed)")
+    parser.add_argument("--linger", type=float, default=0.0,
+                        help="seconds to go on sampling memory after the sessions closed (default 0)")
     parser.add_argument("--details", action="store_true", help="also print every visit (without its heatmap)")
     args = parser.parse_args(argv)
     try:
         summary = run(args.sessions, args.rounds, args.port, args.filler_words, args.timeout,
-                      warm_up=not args.no_warm_up)
+                      warm_up=not args.no_warm_up, linger=args.linger)
     except ValueError as error:
         parser.error(str(error))
     visits = summary.pop("visits")
