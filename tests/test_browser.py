@@ -14,19 +14,16 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
 import time
 import tomllib
 import urllib.parse
-import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools.browser import CHROMIUM_ARGS, ROOT, ServerStartError, app_server, chromium_path, cpu_seconds
+
 COMMITTED_SCREENSHOTS = ROOT / "docs" / "screenshots"
 OTHER = "other (directory or hub id)…"
 SHAPES_VIT = ROOT / "models" / "bundled" / "shapes-vit"
@@ -41,24 +38,6 @@ PAGES = {
     "learn-rollout": "learn-rollout", "learn-sequences": "learn-sequences", "learn-variants": "learn-variants",
     "learn-block": "learn-block",
 }
-
-
-def chromium_path() -> str | None:
-    for candidate in ("/usr/bin/chromium", shutil.which("chromium")):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 @pytest.fixture(scope="module")
@@ -76,35 +55,12 @@ def server():
     (base url, launch time, pid); always terminated."""
     if chromium_path() is None:
         pytest.skip("Chromium not found: install Debian's chromium package (apt-get install chromium) to run the browser test")
-    port = free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error")
-    launched = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                    if response.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.poll() is not None else ""
-                pytest.fail(f"streamlit did not become healthy within 60 s: {output[-2000:]}")
-            time.sleep(0.3)
-        yield base, launched, process.pid
-    finally:
-        process.terminate()
+    with ExitStack() as stack:
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            running = stack.enter_context(app_server())
+        except ServerStartError as error:
+            pytest.fail(str(error))
+        yield running.base, running.launched, running.pid
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +71,7 @@ def browser_page(server):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium_path(),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
+            args=list(CHROMIUM_ARGS),
         )
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         tab = context.new_page()
