@@ -283,6 +283,32 @@ def size_limit(settings: Settings, cache_bytes: int | None = None) -> tuple[int,
     return min(limits)
 
 
+def check_loaded(name: str, parameters: int, settings: Settings, *, dtype: str = "float32") -> None:
+    """Apply the operator's own limits (parameters, bytes) to a model already in memory, so that one loaded before
+    the operator lowered them (secrets.toml is read again when it changes) is refused like a new one. The limit
+    derived from free memory is left out: it guards a load, and this model's memory is taken already.
+
+    Raises:
+        ModelLoadError: the sentence check_size gives for the same model.
+    """
+    if settings.max_parameters is not None and parameters > settings.max_parameters:
+        raise ModelLoadError(_over_parameters(name, parameters, settings.max_parameters))
+    loaded = parameters * TORCH_BYTES[dtype]
+    if settings.max_model_bytes is not None and loaded > settings.max_model_bytes:
+        raise ModelLoadError(_over_bytes(name, parameters, loaded, dtype, settings.max_model_bytes,
+                                         "this server's limit"))
+
+
+def _over_parameters(name: str, parameters: int, limit: int) -> str:
+    return (f"'{name}' has {human_count(parameters)} parameters, over this server's limit of {human_count(limit)}: "
+            "pick a smaller model.")
+
+
+def _over_bytes(name: str, parameters: int, loaded: int, dtype: str, limit: int, reason: str) -> str:
+    return (f"'{name}' has {human_count(parameters)} parameters ({human_bytes(loaded)} in {dtype}), over the "
+            f"{human_bytes(limit)} this server allows ({reason}): pick a smaller model.")
+
+
 def human_count(parameters: int) -> str:
     """124000000 -> "124 million", 7615616512 -> "7.6 billion"."""
     for scale, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million"), (1e3, "thousand")):
@@ -313,11 +339,8 @@ def check_size(name: str, size: ModelSize, settings: Settings, *, dtype: str = "
                              "model.safetensors.")
     loaded = size.parameters * TORCH_BYTES[dtype]
     if settings.max_parameters is not None and size.parameters > settings.max_parameters:
-        raise ModelLoadError(f"'{name}' has {human_count(size.parameters)} parameters, over this server's limit of "
-                             f"{human_count(settings.max_parameters)}: pick a smaller model.")
+        raise ModelLoadError(_over_parameters(name, size.parameters, settings.max_parameters))
     limit, reason = size_limit(settings, cache_bytes)
     if loaded > limit:
-        raise ModelLoadError(f"'{name}' has {human_count(size.parameters)} parameters ({human_bytes(loaded)} in "
-                             f"{dtype}), over the {human_bytes(limit)} this server allows ({reason}): pick a smaller "
-                             "model.")
+        raise ModelLoadError(_over_bytes(name, size.parameters, loaded, dtype, limit, reason))
     return loaded

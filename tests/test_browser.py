@@ -36,7 +36,7 @@ PAGES = {
     "image": "image", "decoder": "decoder", "encoder-decoder": "encoder-decoder", "learn-head": "learn-head",
     "learn-positions": "learn-positions", "learn-words": "learn-words", "learn-patches": "learn-patches",
     "learn-rollout": "learn-rollout", "learn-sequences": "learn-sequences", "learn-variants": "learn-variants",
-    "learn-block": "learn-block",
+    "learn-block": "learn-block", "learn-rnn": "learn-rnn",
 }
 
 
@@ -82,8 +82,12 @@ def browser_page(server):
         # Failed requests, by URL (a console error names none). Opening a page's own URL, Streamlit's frontend
         # first looks for its server under that path (/decoder/_stcore/health, .../host-config) and, on a 404,
         # at the root: those two probes are its normal start, not failures. Anything else counts.
+        # A 404 for one of the app's own media files (/media/<hash>: an image or a download's bytes) is Streamlit
+        # dropping the file a rerun replaced before a slow, busy browser asked for it; the page then shows the
+        # new one, which the test checks by drawing. It happens on a loaded machine only and is not ours to fix.
         tab.on("response", lambda response: errors.append(f"{response.status} {response.url}")
-               if response.status >= 400 and not STREAMLIT_PROBE.search(response.url) else None)
+               if response.status >= 400 and not STREAMLIT_PROBE.search(response.url)
+               and not (response.status == 404 and response.url.startswith(f"{server[0]}/media/")) else None)
         # The app's own images and downloads still loading when the test opens the next page are cancelled
         # (net::ERR_ABORTED); a fetch from anywhere else, such as a CDN offline, counts.
         tab.on("requestfailed", lambda request: None
@@ -270,8 +274,9 @@ def test_every_page_in_a_real_browser(server, browser_page, image_query, screens
     assert_page_ok(tab, "image with a bad upload")
 
     # The Learn pages, each with its figures drawn (Inside the block on the decoder: its logit lens too).
-    for name, minimum, query in (("learn-head", 4, {}), ("learn-positions", 4, {}), ("learn-words", 2, {}),
-                                 ("learn-patches", 3, {}), ("learn-rollout", 2, {}), ("learn-sequences", 11, {}),
+    for name, minimum, query in (("learn-rnn", 3, {}), ("learn-head", 4, {}), ("learn-positions", 4, {}),
+                                 ("learn-words", 2, {}), ("learn-patches", 3, {}), ("learn-rollout", 2, {}),
+                                 ("learn-sequences", 11, {}),
                                  ("learn-variants", 3, {}), ("learn-block", 7, {"lb_kind": "decoder"})):
         tab.goto(f"{base}/{PAGES[name]}" + (f"?{urllib.parse.urlencode(query)}" if query else ""))
         heatmaps_visible(tab, minimum)

@@ -539,13 +539,21 @@ def test_app_with_local_paths_off_shows_one_sentence_for_existing_and_missing_pa
 
 def test_app_refuses_a_model_over_the_size_limit_and_hides_other_models_when_told(tiny_checkpoints,
                                                                                    monkeypatch) -> None:
+    from ui import services
+
     path = str(tiny_checkpoints("llama"))
     parameters = access.model_size(path).parameters
+    refused = [f"'{path}' has {access.human_count(parameters)} parameters, over this server's limit of 10 thousand: "
+               "pick a smaller model. Pick another model in the sidebar."]
+    services.models_cache.clear()  # refused before loading, whatever earlier tests loaded
     monkeypatch.setenv("EXPLAIN_MAX_PARAMETERS", "10k")
     at = other_model("decoder", path, "app_pages/decoder.py")
-    assert [e.value for e in at.error] == [f"'{path}' has {access.human_count(parameters)} parameters, over this "
-                                           "server's limit of 10 thousand: pick a smaller model. Pick another model "
-                                           "in the sidebar."]
+    assert [e.value for e in at.error] == refused
+    # Loaded while the limit allowed it, then the operator lowers the limit: refused from the cache too.
+    monkeypatch.delenv("EXPLAIN_MAX_PARAMETERS")
+    assert not other_model("decoder", path, "app_pages/decoder.py").error
+    monkeypatch.setenv("EXPLAIN_MAX_PARAMETERS", "10k")
+    assert [e.value for e in other_model("decoder", path, "app_pages/decoder.py").error] == refused
     monkeypatch.setenv("EXPLAIN_OTHER_MODELS", "0")
     at = AppTest.from_file(APP, default_timeout=90)
     at.run()
@@ -630,3 +638,16 @@ def test_queue_messages_count_what_is_ahead() -> None:
                                          "requests at a time).")
     assert heavy_queue_message(1, 1).startswith("Waiting for a free slot: 1 request ahead of yours (this server runs "
                                                 "1 heavy request at a time)")
+
+
+def test_a_model_in_memory_meets_the_operators_own_limits_but_not_the_free_memory_rule() -> None:
+    # 30,000 float32 parameters take 120,000 bytes.
+    access.check_loaded("m", 30_000, Settings())  # no operator limit: the free-memory rule guards loads only
+    access.check_loaded("m", 30_000, Settings(max_parameters=30_000, max_model_bytes=120_000))
+    with pytest.raises(ModelLoadError, match=r"^'m' has 30 thousand parameters, over this server's limit of 29 "
+                                             r"thousand: pick a smaller model\.$"):
+        access.check_loaded("m", 30_000, Settings(max_parameters=29_000))
+    with pytest.raises(ModelLoadError, match=r"^'m' has 30 thousand parameters \(117 KB in float32\), over the 98 KB "
+                                             r"this server allows \(this server's limit\): pick a smaller model\.$"):
+        access.check_loaded("m", 30_000, Settings(max_model_bytes=100_000))
+    access.check_loaded("m", 30_000, Settings(max_model_bytes=100_000), dtype="bfloat16")  # 60,000 bytes

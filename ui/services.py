@@ -128,7 +128,10 @@ def get_model(name: str) -> LoadedModel:
             return models.load(name, dtype=dtype, settings=settings, cache=cache)
 
     key = ("model", name) if dtype == "float32" else ("model", name, dtype)
-    return cache.get_or_compute(key, load, _parameter_bytes)
+    loaded = cache.get_or_compute(key, load, _parameter_bytes)
+    if not loaded.spec.bundled:  # as models.load checks them: presets, hub ids and directories
+        access.check_loaded(name, sum(p.numel() for p in loaded.model.parameters()), settings, dtype=dtype)
+    return loaded
 
 
 def cached(key: tuple, compute, message: str = "Running the model…", heavy: bool = False):  # noqa: ANN001, ANN201
