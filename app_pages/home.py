@@ -43,7 +43,11 @@ st.page_link("app_pages/learn_rnn.py", label="Where attention came from: recurre
 st.page_link("app_pages/learn_sequences.py", label="From one-hot vectors to attention: transition tables, skips, a real head", icon=":material/linear_scale:")
 st.page_link("app_pages/learn_variants.py", label="Attention variants: additive, general, dot-product, scaled, and why scale", icon=":material/tune:")
 st.page_link("app_pages/learn_head.py", label="Inside one head: q, k, v, scores, mask, softmax, output", icon=":material/functions:")
+st.page_link("app_pages/learn_positions.py", label="Positional encoding: the original sinusoids and the models' learned position tables", icon=":material/timeline:")
+st.page_link("app_pages/learn_words.py", label="Word pulling: the same word pulled toward its context, layer by layer", icon=":material/scatter_plot:")
+st.page_link("app_pages/learn_patches.py", label="Patches and the class token: how a ViT reads an image", icon=":material/grid_on:")
 st.page_link("app_pages/learn_block.py", label="Inside the block: residual stream, layer norm, feed-forward, logit lens", icon=":material/layers:")
+st.page_link("app_pages/learn_rollout.py", label="Rollout step by step: attention rollout and gradient rollout, one layer at a time", icon=":material/stacked_line_chart:")
 
 st.subheader("Bundled models (offline)")
 st.table(bundled_model_rows(), border="horizontal", hide_index=True)  # a static table wraps long descriptions

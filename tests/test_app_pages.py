@@ -87,9 +87,10 @@ def png_bytes(size: int = 48) -> bytes:
 def test_home_renders_with_models_table_and_page_links() -> None:
     at = start()
     assert at.title[0].value == "Transformer attention explorer"
-    assert len(at.get("page_link")) == 11
+    assert len(at.get("page_link")) == 15  # every Explore (6) and Learn (9) page
     table = at.table[0].value
     assert "minilm" in set(table["model"])
+    assert set(table["size (MB)"]) >= {"91.6", "3.3"}  # one decimal, as MB on disk (MiniLM's 91.6 MB, shapes-vit's)
     assert at.selectbox(key="text_model_choice").value == "minilm"
 
 

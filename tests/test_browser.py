@@ -172,6 +172,7 @@ def test_every_page_in_a_real_browser(server, browser_page, image_query, screens
     tab.goto(f"{base}/")
     tab.get_by_role("heading", name="Transformer attention explorer").wait_for()
     timings["launch to first page drawn"] = time.perf_counter() - launched
+    tab.locator('[data-testid="stTable"]').wait_for()  # the bundled models' table, drawn after the page's text
     settle(tab)
     screenshot(tab, screenshots, "home")
 

@@ -255,6 +255,7 @@ def bundled_model_rows() -> list[dict]:
             "layers x heads": (f"{spec.layers}+{spec.decoder_layers} x {spec.heads}" if spec.kind.cross_attention
                                else f"{spec.layers} x {spec.heads}" if spec.kind.transformer
                                else "GRU" + (" + additive attention" if spec.heads else ", no attention")),
-            "size (MB)": round(size / 1e6, 1), "description": spec.description,
+            "size (MB)": f"{size / 1e6:.1f}",  # a string: st.table draws a float with four decimals
+            "description": spec.description,
         })
     return rows
