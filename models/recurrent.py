@@ -38,9 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.characters import SPECIALS, character_tokenizer
+
 MODEL_TYPES = ("reverse-gru", "reverse-gru-attn")
 DIRECTIONS = ("backward", "forward", "bidirectional")
-SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 LETTERS = tuple("abcdefghijklmnopqrstuvwxyz")
 
 
@@ -405,26 +406,7 @@ def build_recurrent(config: RecurrentConfig) -> RecurrentEncoderDecoder:
 def build_tokenizer():  # noqa: ANN201 - transformers.PreTrainedTokenizerFast
     """A fast character-level tokenizer over a-z (lower-cased); </s> ends every source; `decode` joins
     characters without spaces."""
-    from tokenizers import (
-        Regex,
-        Tokenizer,
-        decoders,
-        normalizers,
-        pre_tokenizers,
-        processors,
-    )
-    from tokenizers.models import WordLevel
-    from transformers import PreTrainedTokenizerFast
-
-    vocabulary = {token: index for index, token in enumerate(SPECIALS + LETTERS)}
-    tokenizer = Tokenizer(WordLevel(vocabulary, unk_token="<unk>"))
-    tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    tokenizer.decoder = decoders.Fuse()
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="$A </s>", special_tokens=[("</s>", vocabulary["</s>"])])
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                   pad_token="<pad>", model_max_length=128)
+    return character_tokenizer(LETTERS, model_max_length=128)
 
 
 def config_for(model_type: str, tokenizer, **sizes: int) -> RecurrentConfig:  # noqa: ANN001

@@ -22,13 +22,13 @@ from typing import Callable
 import numpy as np
 import torch
 
+from models.characters import character_tokenizer
 from training.seeds import check_seed
 
 EVAL_SEED = 20261125
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
           "november", "december")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 CHARACTERS = tuple("abcdefghijklmnopqrstuvwxyz0123456789 ,./-'")
 FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2099, 12, 31)
 FIELDS = ("year", "month", "day")
@@ -157,19 +157,7 @@ def make_examples(n: int, seed: int) -> list[Example]:
 def build_tokenizer():  # noqa: ANN201 - transformers.PreTrainedTokenizerFast
     """A fast character-level tokenizer (lower-cased, offsets into the original text); </s> ends every
     sequence; `decode` joins characters without spaces."""
-    from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
-    from tokenizers.models import WordLevel
-    from transformers import PreTrainedTokenizerFast
-
-    vocabulary = {token: index for index, token in enumerate(SPECIALS + CHARACTERS)}
-    tokenizer = Tokenizer(WordLevel(vocabulary, unk_token="<unk>"))
-    tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    tokenizer.decoder = decoders.Fuse()
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="$A </s>", special_tokens=[("</s>", vocabulary["</s>"])])
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                   pad_token="<pad>", model_max_length=64)
+    return character_tokenizer(CHARACTERS, model_max_length=64)
 
 
 def encode_batch(tokenizer, examples: list[Example]) -> dict[str, torch.Tensor]:  # noqa: ANN001
