@@ -13,7 +13,7 @@ from explain.block import (
     top_neurons,
 )
 from ui import url
-from ui.learn import model_and_input
+from ui.learn import agreement, model_and_input
 from ui.notices import capture_or_message
 from ui.services import cached
 from viz.block import activation_figure, norm_step_figure, norms_figure
@@ -43,7 +43,7 @@ if trace.pre_norm:
              r"x_{\text{out}} = x_{\text{mid}} + \text{FFN}(\text{norm}_2(x_{\text{mid}}))")
     gap = float((trace.inputs + trace.attention + trace.mlp - trace.outputs).abs().max())
     st.markdown(f"**Pre-norm**: the layers normalise what they read, never the stream, so the stream only grows by "
-                f"additions. Input + attention's addition + the feed-forward's addition = output, here within {gap:.1e}.")
+                f"additions. Input + attention's addition + the feed-forward's addition = output, here {agreement(gap)}.")
 else:
     st.latex(r"x_{\text{mid}} = \mathrm{LN}(x + \text{attention}(x)),\qquad "
              r"x_{\text{out}} = \mathrm{LN}(x_{\text{mid}} + \text{FFN}(x_{\text{mid}}))")
@@ -84,7 +84,7 @@ if step is not None:
     st.markdown(
         f"**{step.kind}** (ε = {step.eps:g}) normalises **each token on its own**, over its {len(step.input)} "
         f"features: its output for {labels[token]} would be the same in any sentence with the same vector. "
-        f"Recomputed here, it equals the module's own output within {gap:.1e}. **Batch normalisation** would instead "
+        f"Recomputed here, it equals the module's own output {agreement(gap)}. **Batch normalisation** would instead "
         f"normalise each feature over a batch (panel 4 uses this input's {len(tokens)} tokens as the batch): the "
         "token's result then depends on the other tokens, on the batch size and on padding, which is why "
         "transformers normalise each sequence's tokens independently.")
@@ -122,7 +122,7 @@ if lens is None:
     st.stop()
 st.latex(r"\text{lens}_l(t) = \mathrm{softmax}\big(W_U\, \mathrm{norm}_{\text{final}}(x_l(t))\big)")
 st.markdown(f"The model's own final norm and unembedding applied to the stream after the embeddings and after each "
-            f"layer. The last row is the model's own prediction (equal within {lens.max_difference:.1e}).")
+            f"layer. The last row is the model's own prediction (equal {agreement(lens.max_difference)}).")
 rows = ["embeddings"] + [f"after layer {i}" for i in range(layers)]
 top_words = np.array([[layer_tokens[0] for layer_tokens in row] for row in lens.top_tokens])
 st.plotly_chart(labelled_heatmap(lens.top_probs[..., 0].numpy(), rows, labels, "Top next token per layer and position",

@@ -18,6 +18,7 @@ from explain.sequences import (
 )
 from models import DECODER
 from ui import url, widgets
+from ui.learn import agreement
 from ui.notices import capture_or_message
 from ui.services import decoder_capture
 from viz.plotting import PLOTLY_CONFIG, unique_labels
@@ -156,6 +157,7 @@ st.caption(f"{name}'s most likely next token has probability {float(capture.scor
            f"{size} tokens would be {1 / size:.3g}. Its weights show what each head reads, not what the vote knows.")
 embedded = capture_or_message(embedding_as_one_hot, loaded, prompt)
 if embedded is not None:
+    gap = float((embedded[1] - embedded[2]).abs().max())
     st.caption(f"The head computes its weights from the words themselves (q·k), where the vote used weights you set. "
                f"Its first step is section 1's product: one_hot(ids) × {name}'s embedding matrix equals its "
-               f"embedding layer's output within {float((embedded[1] - embedded[2]).abs().max()):.1e}.")
+               f"embedding layer's output {agreement(gap)}.")

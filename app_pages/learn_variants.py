@@ -7,7 +7,7 @@ import streamlit as st
 from explain.qkv import head_internals
 from explain.variants import attention_variants, head_scaling, scaling_experiment
 from ui import url, widgets
-from ui.learn import model_and_input
+from ui.learn import agreement, model_and_input
 from ui.notices import capture_or_message
 from ui.services import cached
 from viz.plotting import PLOTLY_CONFIG, unique_labels
@@ -96,4 +96,4 @@ if heads is not None:
         f" (√d = {heads.head_dim ** 0.5:.2f}). Without the scale their mean entropy would be "
         f"{heads.entropy.mean():.2f} nats and their largest weight {heads.top_weight.mean():.2f} on average; with "
         f"it, as the model runs, {heads.entropy_scaled.mean():.2f} nats and {heads.top_weight_scaled.mean():.2f} "
-        f"(recomputed weights equal the model's within {heads.max_difference:.1e}).")
+        f"(recomputed weights equal the model's {agreement(heads.max_difference)}).")

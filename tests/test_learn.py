@@ -177,3 +177,11 @@ def test_word_paths_keep_one_colour_per_word_and_the_legend_clear_of_the_axis() 
     assert colour["apple"] == FOLLOWED and first.data[1].line.color == second.data[0].line.color
     assert len({colour[w] for w in ("please", "orange", "released", "phone")} & {FOLLOWED}) == 0
     assert first.layout.legend.y < 0 and first.layout.margin.b >= 100  # below the "PC 1" title, not over it
+
+
+def test_a_recomputed_number_is_said_to_match_exactly_only_when_it_does() -> None:
+    from ui.learn import agreement
+
+    assert agreement(0.0) == "exactly"
+    assert agreement(2.4e-7) == "to within 2.4e-07"
+    assert agreement(1e-300) == "to within 1.0e-300"

@@ -14,6 +14,11 @@ from ui.notices import capture_or_message
 from ui.services import cached
 
 
+def agreement(gap: float) -> str:
+    """How closely a recomputed number matches the model's own, for a sentence: "exactly" or "to within 2.4e-07"."""
+    return "exactly" if gap == 0 else f"to within {gap:.1e}"
+
+
 @dataclass
 class ModelInput:
     kind: ModelKind
