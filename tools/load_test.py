@@ -71,7 +71,7 @@ EXCEPTION = '[data-testid="stException"]'
 # The run finished: the status widget ("Running...") and the skeletons are gone.
 SETTLED = """() => !document.querySelector('[data-testid="stStatusWidget"]')
                    && !document.querySelector('[data-testid="stSkeleton"]')"""
-# The text heatmap is drawn (its image is there) and one of its column labels shows the marker: "1 volcano", or
+# The text heatmap is drawn (its image is there) and one of its column labels shows the marker: "#1 volcano", or
 # "0–1 [CLS]…volcano" when a long text's axis shows token ranges (viz.heatmaps.reduce_matrix; at most two
 # tokens a cell for MiniLM's 512, so the first word, token 1, always shows). See marker_shown.
 TEXT_HEATMAP = """(marker) => [...document.querySelectorAll('.js-plotly-plot')].some(plot =>
@@ -213,7 +213,7 @@ def foreign_inputs(texts: Iterable[str], foreign: Iterable[str]) -> list[str]:
 
 
 def marker_shown(labels: Sequence[str], marker: str) -> bool:
-    """Whether a heatmap's column labels show `marker` as a token: "3 volcano" (index, token) or, on a long
+    """Whether a heatmap's column labels show `marker` as a token: "#3 volcano" (index, token) or, on a long
     text's reduced axis, "0–1 [CLS]…volcano" (range, first token…last token)."""
     return any(marker in re.split(r"[ \u2026]", label)[1:] for label in labels)
 
