@@ -14,7 +14,7 @@ from explain.block import (
 )
 from ui import url
 from ui.learn import agreement, model_and_input
-from ui.notices import capture_or_message
+from ui.notices import capture_or_message, truncation_notice
 from ui.services import cached
 from viz.block import activation_figure, norm_step_figure, norms_figure
 from viz.plotting import PLOTLY_CONFIG, unique_labels
@@ -32,6 +32,7 @@ trace = capture_or_message(lambda: cached(("block", chosen.name, chosen.digest),
     loaded, text=chosen.text, image=chosen.image)))
 if trace is None:
     st.stop()
+truncation_notice(trace.dropped_tokens, loaded)
 tokens, layers = trace.tokens, trace.layers
 labels = unique_labels(tokens)
 token = url.selectbox("Token", list(range(len(tokens))), "lb_token", min(1, len(tokens) - 1),

@@ -10,8 +10,9 @@ import streamlit as st
 
 from explain import LettersError, check_letters
 from explain.recurrent import TRAINED_LENGTHS, encoder_distances
-from models.cards import first_drop
+from models.cards import first_drop, smoothed
 from models.recurrent import read_measurements
+from models.registry import TRAIN_COMMANDS
 from ui import url
 from ui.services import load_model, recurrent_run
 from viz.heatmaps import attention_heatmap
@@ -74,8 +75,9 @@ st.caption(f"The reversal of {len(letters)} letters is `{letters[::-1]}`. A lett
 
 if all(measured.values()):
     by_length = {NAMES[name]: {int(k): float(v) for k, v in measured[name]["by_length"].items()} for name in runs}
-    st.plotly_chart(accuracy_figure(by_length, "Exact match against input length, on held-out strings",
-                                    mark=len(letters)), config=PLOTLY_CONFIG, key="rn_accuracy")
+    st.plotly_chart(accuracy_figure(by_length, {name: smoothed(curve) for name, curve in by_length.items()},
+                                    "Exact match against input length, on held-out strings", mark=len(letters)),
+                    config=PLOTLY_CONFIG, key="rn_accuracy")
     plain, attention = by_length[NAMES[PLAIN]], by_length[NAMES[ATTENTION]]
     drops = [first_drop(plain, threshold) for threshold in (0.9, 0.5)]
     long = [v for k, v in attention.items() if 60 <= k <= 80]
@@ -88,8 +90,9 @@ if all(measured.values()):
         f"rest. **reverse-gru-attn** still reverses **{np.mean(long):.2f}** of strings of 60 to 80 letters: its "
         "decoder reads each letter where it sits instead of from one summary vector.")
 else:
-    st.info("The held-out figures (reversal.json) are missing beside the bundled models: run "
-            "`python -m training.train_reverse` to measure them again.")
+    commands = " and ".join(f"`{TRAIN_COMMANDS[name]}`" for name in (PLAIN, ATTENTION) if not measured[name])
+    st.info(f"The held-out figures (reversal.json) are missing beside the bundled models: run {commands} to "
+            "measure them again.")
 
 st.header("2. Attention as a direct connection: the alignment")
 run = runs[ATTENTION]

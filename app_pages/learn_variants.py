@@ -8,7 +8,7 @@ from explain.qkv import head_internals
 from explain.variants import attention_variants, head_scaling, scaling_experiment
 from ui import url, widgets
 from ui.learn import agreement, model_and_input
-from ui.notices import capture_or_message
+from ui.notices import capture_or_message, truncation_notice
 from ui.services import cached
 from viz.plotting import PLOTLY_CONFIG, unique_labels
 from viz.tables import labelled_heatmap
@@ -28,6 +28,7 @@ probe = capture_or_message(lambda: cached(("qkv", chosen.name, chosen.digest, la
     chosen.loaded, text=chosen.text, image=chosen.image, layer=layer, head=head, token=0)))
 if probe is None:
     st.stop()
+truncation_notice(probe.dropped_tokens, chosen.loaded)
 labels = unique_labels(probe.tokens)
 left, right = st.columns([1, 2])
 token = url.selectbox("Query token", list(range(len(labels))), "lv_token", min(3, len(labels) - 1), on=left,

@@ -335,7 +335,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
     kind = models.load_spec(args.model).kind
     if not kind.transformer:
         raise CliError(f"'{args.model}' is {kind.article}: its measured figures are in its model card and reversal.json "
-                       f"(`{models.registry.TRAIN_COMMANDS.get(args.model, 'python -m training.train_reverse')}` "
+                       f"(`{models.registry.TRAIN_COMMANDS.get(args.model, RETRAIN_RECURRENT)}` "
                        "re-measures them); evaluate scores the explanation methods of transformers.")
     if args.texts or not kind.reads_images:
         from cli.evaluate_text import BUNDLED_TEXTS, DEFAULT_LABELS, evaluate_texts, read_texts
@@ -405,6 +405,8 @@ def run_qkv(args: argparse.Namespace) -> None:
     loaded = models.load(args.model)
     result = head_internals(loaded, text=args.text, image=image, output=args.output, layer=args.layer,
                             head=args.head, token=args.token, stack=args.stack, side=args.side)
+    _truncation_warning(loaded, result.dropped_tokens,
+                        "prompt is longer than" if loaded.spec.kind.causal else "text is longer than")
     arrays = {name: getattr(result, name).numpy().astype(np.float32) for name in (
         "hidden", "key_hidden", "q", "k", "v", "scores", "weights", "model_weights", "context", "concatenated", "projected")}
     np.savez(args.out, **arrays, mask=result.mask.numpy(), tokens=np.array(result.tokens, dtype=str),
@@ -430,6 +432,7 @@ def run_lens(args: argparse.Namespace) -> None:
         raise CliError(f"'{args.model}' is {loaded.spec.kind.article}: the logit lens needs a decoder "
                        "(e.g. --model induction-lm).")
     trace = inside_block(loaded, text=args.text)
+    _truncation_warning(loaded, trace.dropped_tokens, "prompt is longer than")
     vocabulary = trace.logits.shape[-1]
     full = args.full_logits or vocabulary <= FULL_LOGITS_VOCABULARY
     result = logit_lens(loaded, trace, top=args.top, keep_logits=full)
@@ -454,10 +457,14 @@ def run_lens(args: argparse.Namespace) -> None:
           f"last layer's lens equals the model's logits within {result.max_difference:.1e}")
 
 
+RETRAIN_RECURRENT = "python -m training.train_reverse --model reverse-gru-attn --out DIRECTORY"
+
+
 def first_top_layer(ranks) -> str:  # noqa: ANN001 - (L + 1,) ranks of one position
-    """Where the eventual prediction first becomes the lens's top token: "the embeddings" or "layer N"."""
+    """Where the eventual prediction first becomes the lens's top token: "the embeddings" or "layer N" (layers
+    counted from 0, as the app labels them: row i of the lens is the stream after layer i - 1)."""
     index = int(np.argmax(np.asarray(ranks) == 0))
-    return "the embeddings" if index == 0 else f"layer {index}"
+    return "the embeddings" if index == 0 else f"layer {index - 1}"
 
 
 COMMANDS = {

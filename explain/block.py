@@ -100,6 +100,7 @@ class BlockTrace:
             Mistral), so they differ from the activation's output.
         norm_names: the normalisation modules of a layer; norm_inputs / norm_outputs: per layer, name -> (T, D).
         logits: (T, V) the model's own output logits (decoders), else None.
+        dropped_tokens: tokens dropped to fit the model's maximum length (a decoder's earliest, others' last).
     """
 
     tokens: list[str]
@@ -117,6 +118,7 @@ class BlockTrace:
     norm_inputs: list[dict[str, torch.Tensor]]
     norm_outputs: list[dict[str, torch.Tensor]]
     logits: torch.Tensor | None
+    dropped_tokens: int = 0
 
     @property
     def layers(self) -> int:
@@ -174,7 +176,7 @@ def inside_block(loaded: LoadedModel, *, text: str | None = None, image: Any = N
         ValueError: an encoder-decoder, an unknown family, or an empty input.
     """
     parts = block_parts(loaded)
-    inputs, tokens, _ = model_inputs(loaded, text, image, None)
+    inputs, tokens, _, dropped = model_inputs(loaded, text, image, None)
     watched: dict[tuple, torch.nn.Module] = {}
     for index, part in enumerate(parts):
         watched[(index, "layer")] = part.layer
@@ -229,7 +231,7 @@ def inside_block(loaded: LoadedModel, *, text: str | None = None, image: Any = N
         activation=type(parts[0].activation).__name__ if parts[0].activation is not None else "",
         gated=gated,
         norm_names=list(norm_inputs[0]), norm_inputs=norm_inputs, norm_outputs=norm_outputs,
-        logits=None if logits is None or not loaded.spec.kind.causal else tensor(logits),
+        logits=None if logits is None or not loaded.spec.kind.causal else tensor(logits), dropped_tokens=dropped,
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from explain.decoder import prompt_ids
 from explain.internals import attention_module, head_projections, output_projection, recording
 from explain.seq2seq import output_ids_for
 from explain.vision import patch_tokens, pixel_values
@@ -46,6 +47,7 @@ class HeadInternals:
         projected: (D,) W_o applied: the attention block's output for the token (before the residual).
         rotary: q and k carry rotary position embeddings (applied before the dot product).
         layer, head, token, stack: what was asked for; heads, kv_heads: counts of query and key/value heads.
+        dropped_tokens: tokens dropped to fit the model's maximum length (model_inputs says which).
     """
 
     tokens: list[str]
@@ -72,10 +74,14 @@ class HeadInternals:
     kv_heads: int
     score_matrix: torch.Tensor | None = None
     mask_matrix: torch.Tensor | None = None
+    dropped_tokens: int = 0
 
 
-def model_inputs(loaded: LoadedModel, text: str | None, image: Any, output: str | None) -> tuple[dict, list[str], list[str] | None]:
-    """Keyword arguments of one forward pass, the query-side tokens, and (seq2seq) the source tokens.
+def model_inputs(loaded: LoadedModel, text: str | None, image: Any,
+                 output: str | None) -> tuple[dict, list[str], list[str] | None, int]:
+    """Keyword arguments of one forward pass, the query-side tokens, (seq2seq) the source tokens, and how many
+    tokens were dropped to fit the model's maximum length: a decoder keeps the end of its prompt (the tokens it
+    predicts from, as the Decoder page does), every other model the start.
 
     Raises:
         ValueError: no image for an image model, or an empty text.
@@ -85,18 +91,24 @@ def model_inputs(loaded: LoadedModel, text: str | None, image: Any, output: str 
         if image is None:
             raise ValueError(f"'{spec.name}' is an image model: give an image.")
         tokens = patch_tokens(spec.prefix_tokens, spec.patch_grid)
-        return {"pixel_values": pixel_values(loaded, image).to(loaded.device)}, tokens, None
+        return {"pixel_values": pixel_values(loaded, image).to(loaded.device)}, tokens, None, 0
     if not text or not text.strip():
         raise ValueError("The text is empty: type a sentence to look inside.")
+    if spec.kind.causal:
+        ids, _, dropped, _ = prompt_ids(loaded, text, 0)
+        input_ids = torch.tensor([ids], device=loaded.device)
+        inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+        return inputs, tokenizer.convert_ids_to_tokens(ids), None, dropped
+    dropped = max(0, len(tokenizer(text)["input_ids"]) - spec.max_length)
     encoding = tokenizer(text, truncation=True, max_length=spec.max_length, return_tensors="pt").to(loaded.device)
     tokens = tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist())
     if not spec.kind.cross_attention:
-        return dict(encoding), tokens, None
+        return dict(encoding), tokens, None, dropped
     output_ids = output_ids_for(loaded, encoding["input_ids"][0].tolist(), output, 32)
     decoder_ids = [loaded.model.config.decoder_start_token_id] + output_ids[:-1]
     inputs = dict(encoding)
     inputs["decoder_input_ids"] = torch.tensor([decoder_ids], device=loaded.device)
-    return inputs, tokenizer.convert_ids_to_tokens(decoder_ids), tokens
+    return inputs, tokenizer.convert_ids_to_tokens(decoder_ids), tokens, dropped
 
 
 @dataclass
@@ -193,7 +205,7 @@ def head_internals(loaded: LoadedModel, *, text: str | None = None, image: Any =
     spec = loaded.spec
     side = side or ("decoder" if stack == "cross" else "encoder")
     module = attention_module(loaded, layer, stack, side)
-    inputs, tokens, source_tokens = model_inputs(loaded, text, image, output)
+    inputs, tokens, source_tokens, dropped = model_inputs(loaded, text, image, output)
     projection = output_projection(loaded.model, module)
     with recording(module, projection) as seen:
         outputs = loaded.model(**inputs, output_attentions=True)
@@ -230,4 +242,5 @@ def head_internals(loaded: LoadedModel, *, text: str | None = None, image: Any =
         concatenated=seen["concatenated"][0, token].float().cpu(), projected=seen["projected"][0, token].float().cpu(),
         rotary=layer_qkv.rotary, layer=layer, head=head, token=token, stack=stack, heads=heads,
         kv_heads=layer_qkv.k.shape[0], score_matrix=score_matrix.cpu(), mask_matrix=layer_qkv.mask.cpu(),
+        dropped_tokens=dropped,
     )

@@ -367,7 +367,7 @@ def head_scaling(loaded: LoadedModel, *, text: str | None = None, image: Any = N
         ValueError: an encoder-decoder, or an empty input.
     """
     layers = self_attention_layers(loaded, "The scaling measure")
-    inputs, _, _ = model_inputs(loaded, text, image, None)
+    inputs, _, _, _ = model_inputs(loaded, text, image, None)
     with recording_calls({index: module for index, (module, _) in enumerate(layers)}) as calls:
         outputs = loaded.model(**inputs, output_attentions=True)
     measures = {name: [] for name in ("spread", "unit", "prefix", "entropy", "scaled", "top", "top_scaled", "scaling")}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Sequence
 
 
 def _curve_table(curve: list[dict], columns: dict[str, str]) -> str:
@@ -278,15 +279,23 @@ def length_groups(by_length: dict[int, float], width: int = 5) -> list[tuple[str
     return [(name, sum(values) / len(values)) for name, values in groups.items()]
 
 
+def centred_mean(values: Sequence[float], window: int = 5) -> list[float]:
+    """Each value averaged with its neighbours, `window` values centred on it (fewer at the ends)."""
+    half = window // 2
+    return [sum(values[max(i - half, 0):i + half + 1]) / len(values[max(i - half, 0):i + half + 1])
+            for i in range(len(values))]
+
+
+def smoothed(by_length: dict[int, float], window: int = 5) -> dict[int, float]:
+    """Exact match by length, each length averaged with its neighbours (centred_mean over the sorted lengths)."""
+    lengths = sorted(by_length)
+    return dict(zip(lengths, centred_mean([by_length[k] for k in lengths], window)))
+
+
 def first_drop(by_length: dict[int, float], threshold: float, window: int = 5) -> int | None:
     """The first input length whose exact match, averaged over the `window` lengths centred on it (fewer at the
     ends), is below `threshold`; None when it never is."""
-    lengths = sorted(by_length)
-    for index, length in enumerate(lengths):
-        around = lengths[max(index - window // 2, 0):index + window // 2 + 1]
-        if sum(by_length[k] for k in around) / len(around) < threshold:
-            return length
-    return None
+    return next((length for length, mean in smoothed(by_length, window).items() if mean < threshold), None)
 
 
 def _gradient_table(profiles: dict) -> str:

@@ -306,7 +306,13 @@ def _load(name_or_path: str, allow_download: bool, dtype: str, device: str | Non
         raise ModelLoadError("Half precision (float16) needs a CUDA device: use float32 or bfloat16 on the CPU.")
     spec = load_spec(name_or_path, allow_download=allow_download, settings=settings)
     if spec.kind is RECURRENT:
-        return _load_recurrent(spec, target)
+        size = None if spec.bundled else access.model_size(spec.source, local_only=True)
+        if size is not None:  # a directory of ours: limited like any other checkpoint
+            needed = access.check_size(spec.name, size, settings, dtype="float32",
+                                       cache_bytes=None if cache is None else cache.max_bytes)
+            if cache is not None:
+                cache.make_room(needed)
+        return _load_recurrent(spec)
     local_only = not allow_download or bool(os.environ.get("HF_HUB_OFFLINE"))
     kwargs: dict[str, Any] = {"attn_implementation": "eager", "dtype": DTYPES[dtype]}
     if not spec.bundled:
@@ -359,15 +365,19 @@ def _load(name_or_path: str, allow_download: bool, dtype: str, device: str | Non
     return loaded
 
 
-def _load_recurrent(spec: ModelSpec, device: torch.device) -> LoadedModel:
-    """A recurrent teaching model, its character tokenizer, frozen (plain PyTorch: no transformers class)."""
+def _load_recurrent(spec: ModelSpec) -> LoadedModel:
+    """A recurrent teaching model, its character tokenizer, frozen (plain PyTorch: no transformers class).
+
+    Always on the CPU, even where CUDA is available: the model steps through a string one letter at a time, so a
+    GPU would spend its time launching kernels for a 200 k-parameter GRU, and the recurrent code keeps its
+    tensors on the CPU."""
     from models.recurrent import load_recurrent
 
     try:
         model, tokenizer, _ = load_recurrent(Path(spec.source))
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise ModelLoadError(f"Could not load '{spec.name}' from {spec.source}: {error}".rstrip(".") + ".") from error
-    return LoadedModel(spec, model.to(device).eval().requires_grad_(False), tokenizer=tokenizer)
+    return LoadedModel(spec, model.eval().requires_grad_(False), tokenizer=tokenizer)
 
 
 def model_class(spec: ModelSpec, config: Any) -> Any:

@@ -197,6 +197,26 @@ def test_lens_command_writes_the_issue_keys(capsys, tmp_path, monkeypatch, tiny_
     assert "needs a decoder" in capsys.readouterr().err
 
 
+def test_a_long_prompt_keeps_its_end_for_a_decoder_and_its_start_otherwise(capsys, tmp_path, minilm):
+    decoder = models.load("induction-lm", allow_download=False)
+    prompt = " ".join(["please buy an apple and i love red pizza ."] * 30) + " i love"
+    every = decoder.tokenizer(prompt)["input_ids"]
+    trace = inside_block(decoder, text=prompt)
+    assert trace.dropped_tokens == len(every) - 128 > 0
+    kept = decoder.tokenizer.convert_ids_to_tokens(every[:1] + every[-127:])  # <bos>, then the prompt's last 127
+    assert trace.tokens == kept and trace.tokens[-2:] == ["i", "love"]
+    out = tmp_path / "lens.npz"
+    assert main(["lens", prompt, "--model", "induction-lm", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert f"the first {len(every) - 128} prompt tokens were dropped" in printed.err
+    assert "after 'love' the model predicts 'red'" in printed.out
+    text = "word " * 600
+    trace = inside_block(minilm, text=text)
+    assert trace.dropped_tokens == len(minilm.tokenizer(text)["input_ids"]) - 512
+    assert len(trace.tokens) == 512 and trace.tokens[-1] == "[SEP]"
+    assert inside_block(minilm, text="the cat").dropped_tokens == 0
+
+
 # The page, through AppTest (offline: the bundled models).
 
 
@@ -230,6 +250,23 @@ def test_the_page_shows_the_models_norms_and_its_logit_lens(offline, minilm) -> 
     assert [str(t) for t in ranks["text"][-1]] == ["0"] * len(last)
     at.selectbox(key="lb_norm").select("post_attention_layernorm").run()
     assert_clean(at)
+    long = " ".join([prompt] * 10)
+    dropped = len(decoder.tokenizer(long)["input_ids"]) - 128  # 171 tokens with <bos>: 43
+    at.text_area(key="lb_decoder_text").input(long).run()
+    assert_clean(at)
+    assert [i.value for i in at.info if "maximum" in i.value] == [
+        f"The prompt is longer than induction-lm's maximum of 128 tokens: the first {dropped} prompt tokens were "
+        "dropped."]
+    at.text_area(key="lb_decoder_text").input(prompt).run()
     at.radio(key="lb_kind").set_value("image").run()
     assert_clean(at)
     assert figure(at, "lb_norm_step")["data"][0]["type"] == "scatter"
+
+
+def test_the_lens_command_names_layers_as_the_page_does() -> None:
+    from cli.main import first_top_layer
+
+    # Rows: the embeddings, after layer 0, after layer 1.
+    assert first_top_layer([0, 0, 0]) == "the embeddings"
+    assert first_top_layer([147, 0, 0]) == "layer 0"
+    assert first_top_layer([147, 449, 0]) == "layer 1"

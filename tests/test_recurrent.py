@@ -412,3 +412,28 @@ def test_bundled_plain_model_fails_where_the_attention_model_does_not():
     assert init[79] < 1e-6 * init[0]  # as initialised, the letter read first barely reaches the first output
     attention_init = attention["gradient_norms_at_init"]["80"]["first_output"]
     assert attention_init[79] > 0.01 * max(attention_init)  # attention's direct path
+
+
+def test_the_recurrent_models_stay_on_the_cpu_where_cuda_would_be_picked() -> None:
+    # pick_device("cuda") builds the device without touching a GPU; the recurrent code keeps its tensors on the CPU,
+    # so the model must stay there too (a GPU machine would otherwise fail on the first letter).
+    import explain
+    import models
+
+    loaded = models.load("reverse-gru-attn", device="cuda", allow_download=False)
+    assert {p.device.type for p in loaded.model.parameters()} == {"cpu"}
+    assert explain.run_recurrent(loaded, "abc").output_text == "cba"
+
+
+def test_a_recurrent_checkpoint_in_a_directory_meets_the_size_limit(tmp_path) -> None:
+    import shutil
+
+    import models
+    from models.settings import Settings
+
+    folder = tmp_path / "my-gru"
+    shutil.copytree(Path(models.load_spec("reverse-gru").source), folder)
+    assert models.load(str(folder)).spec.kind is models.RECURRENT
+    with pytest.raises(models.ModelLoadError, match=r"has 200 thousand parameters, over this server's limit"):
+        models.load(str(folder), settings=Settings(max_parameters=100_000))
+    models.load("reverse-gru", settings=Settings(max_parameters=100_000))  # bundled models always load

@@ -12,7 +12,8 @@ import models
 from cli.main import main
 from explain.recurrent import LettersError, check_letters, encoder_distances, run_recurrent
 from models import RECURRENT, TRANSFORMER_KINDS
-from viz.recurrent import accuracy_figure, centred_mean, gradient_figure
+from models.cards import centred_mean, smoothed
+from viz.recurrent import accuracy_figure, gradient_figure
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +123,10 @@ def test_cli_writes_the_issues_arrays(capsys, tmp_path) -> None:
 
 
 def test_figures_by_hand() -> None:
-    np.testing.assert_allclose(centred_mean(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), 3), [1.5, 2, 3, 4, 4.5])
-    figure = accuracy_figure({"a": {5: 1.0, 6: 0.0, 7: 1.0}}, "t", window=3, mark=6)
+    np.testing.assert_allclose(centred_mean([1.0, 2.0, 3.0, 4.0, 5.0], 3), [1.5, 2, 3, 4, 4.5])
+    curve = {5: 1.0, 6: 0.0, 7: 1.0}
+    assert smoothed(curve, 3) == pytest.approx({5: 0.5, 6: 2 / 3, 7: 0.5})
+    figure = accuracy_figure({"a": curve}, {"a": smoothed(curve, 3)}, "t", window=3, mark=6)
     points, line = figure.data
     assert list(points.x) == [5, 6, 7] and list(line.y) == pytest.approx([0.5, 2 / 3, 0.5])
     figure = gradient_figure({"m": ([2, 0, 1], [1e-3, 1.0, 0.0])}, "g", needed={"m": 0})
@@ -162,3 +165,17 @@ def test_the_learn_page(monkeypatch) -> None:
     assert_clean(at)
     drawn = at.text_input(key="rn_text").value
     assert len(drawn) == 60 and drawn.isalpha() and drawn.islower()
+
+
+def test_the_learn_page_without_the_held_out_figures_gives_the_commands_that_measure_them(monkeypatch) -> None:
+    import models.recurrent
+    from test_app_pages import assert_clean, start
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(models.recurrent, "read_measurements",
+                        lambda folder: None if folder.name == "reverse-gru" else {"by_length": {}})
+    at = start("app_pages/learn_rnn.py", {"rn_text": "attention"})
+    assert_clean(at)
+    assert [i.value for i in at.info if "reversal.json" in i.value] == [
+        "The held-out figures (reversal.json) are missing beside the bundled models: "
+        "run `python -m training.train_reverse --model reverse-gru` to measure them again."]

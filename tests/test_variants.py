@@ -164,7 +164,8 @@ def test_the_page_compares_every_variant_with_the_models_weights(offline, minilm
     np.testing.assert_allclose(array(random["y"]), scaling_experiment(keys=16).spread.numpy(), rtol=1e-5)
     at.multiselect(key="lv_keys").select("#1 the").select("#2 cat").select("#5 the").run()
     assert_clean(at)
-    assert array(figure(at, "lv_weights")["data"][0]["z"]).shape == (7, 3)
+    shown = figure(at, "lv_weights")["data"][0]
+    assert array(shown["z"]).shape == (7, 3) and list(shown["x"]) == ["#1 the", "#2 cat", "#5 the"]
     # a decoder: the query's future keys get weight 0 in every row
     at.radio(key="lv_kind").set_value("decoder").run()
     assert_clean(at)
@@ -207,3 +208,23 @@ def test_variants_on_an_input_longer_than_the_fit_rows(tiny_loaded, monkeypatch)
     assert pairs <= 5 * len(step.tokens) < len(step.tokens) * (len(step.tokens) + 1) // 2  # 5 rows, not all of them
     measures = variants.head_scaling(loaded, text=SENTENCE)
     assert measures.max_difference < 1e-5
+
+
+def test_a_list_in_the_url_keeps_parts_that_hold_commas():
+    from ui.url import join_list, split_list
+
+    assert join_list(["#2 ,", "#3 it"]) == "#2 \\,,#3 it"
+    for parts in (["#2 ,", "#3 it"], ["a\\b", ",", "plain"], ["one"]):
+        assert split_list(join_list(parts)) == parts
+    assert split_list("#1 the,#2 cat") == ["#1 the", "#2 cat"]  # links made before escaping read the same
+
+
+def test_picked_keys_with_a_comma_survive_the_url(offline):
+    from test_app_pages import array, assert_clean, figure, start
+    from ui.url import join_list
+
+    at = start("app_pages/learn_variants.py", {"text": "Yes, it ran.", "lv_keys": join_list(["#2 ,", "#3 it"])})
+    assert_clean(at)
+    assert at.multiselect(key="lv_keys").value == ["#2 ,", "#3 it"]
+    shown = figure(at, "lv_weights")["data"][0]
+    assert list(shown["x"]) == ["#2 ,", "#3 it"] and array(shown["z"]).shape == (7, 2)

@@ -10,7 +10,7 @@ import streamlit as st
 from explain.qkv import HeadInternals, head_internals
 from models import DECODER, IMAGE, TEXT, LoadedModel, ModelKind, kind_named
 from ui import url, widgets
-from ui.notices import capture_or_message
+from ui.notices import capture_or_message, truncation_notice
 from ui.services import cached
 
 
@@ -72,6 +72,7 @@ def head_step_input(prefix: str) -> HeadStep | None:
     probe = internals(0)
     if probe is None:
         return None
+    truncation_notice(probe.dropped_tokens, chosen.loaded)
     tokens = probe.tokens
     token = url.selectbox("Query token", list(range(len(tokens))), f"{prefix}_token", min(1, len(tokens) - 1),
                           format_func=lambda i: f"{i}: {tokens[i]}")

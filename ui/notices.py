@@ -25,16 +25,19 @@ def capture_or_message(function: Callable[..., Any], *args: Any, **kwargs: Any) 
     return None
 
 
-def truncation_notice(capture: Capture, loaded: LoadedModel) -> None:
-    """Say how many tokens were dropped to fit the model's maximum length (a decoder drops the earliest)."""
-    if not capture.dropped_tokens:
+def truncation_notice(dropped: int, loaded: LoadedModel, continuation: bool = False) -> None:
+    """Say how many tokens were dropped to fit the model's maximum length (a decoder drops the earliest);
+    `continuation`: the decoder's prompt was cut to leave room for the tokens it generates."""
+    if not dropped:
         return
-    if capture.kind.causal:
-        st.info(f"The prompt and its continuation exceed {loaded.spec.name}'s maximum of {loaded.spec.max_length} "
-                f"tokens: the first {capture.dropped_tokens} prompt tokens were dropped.")
+    spec = loaded.spec
+    if spec.kind.causal:
+        what = "The prompt and its continuation exceed" if continuation else "The prompt is longer than"
+        st.info(f"{what} {spec.name}'s maximum of {spec.max_length} tokens: the first {dropped} prompt tokens were "
+                "dropped.")
     else:
-        st.info(f"The text is longer than {loaded.spec.name}'s maximum of {loaded.spec.max_length} tokens: "
-                f"the last {capture.dropped_tokens} tokens were dropped.")
+        st.info(f"The text is longer than {spec.name}'s maximum of {spec.max_length} tokens: the last {dropped} "
+                "tokens were dropped.")
 
 
 def unknown_notice(capture: Capture) -> None:
@@ -48,7 +51,7 @@ def unknown_notice(capture: Capture) -> None:
 
 def input_notices(capture: Capture, loaded: LoadedModel) -> None:
     """Every notice about how the input was read: truncation and unknown words."""
-    truncation_notice(capture, loaded)
+    truncation_notice(capture.dropped_tokens, loaded, continuation=True)
     unknown_notice(capture)
 
 

@@ -13,7 +13,7 @@ all of them, and the URL holds it under that shared name.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import streamlit as st
 
@@ -236,9 +236,33 @@ def tabs(labels: Sequence[str], key: str, default: str | None = None) -> tuple[l
     return list(containers), st.session_state[key]
 
 
+def join_list(parts: Iterable[str]) -> str:
+    """One URL value for a list: comma-separated, a comma or backslash inside a part escaped by a backslash (a
+    token label such as "#6 ," stays one part)."""
+    return ",".join(part.replace("\\", "\\\\").replace(",", "\\,") for part in parts)
+
+
+def split_list(value: str) -> list[str]:
+    """The parts join_list joined (a plain comma-separated value reads as before)."""
+    parts, current, escaped = [], [], False
+    for character in value:
+        if escaped:
+            current.append(character)
+            escaped = False
+        elif character == "\\":
+            escaped = True
+        elif character == ",":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(character)
+    parts.append("".join(current))
+    return parts
+
+
 def multiselect(label: str, options: Sequence[Any], key: str, default: Sequence[Any] = (), *, on: Any = st,
                 **kwargs: Any) -> list[Any]:
-    """A multiselect bound to the URL as one comma-separated value; names no longer offered are dropped."""
+    """A multiselect bound to the URL as one comma-separated value (join_list); names no longer offered are dropped."""
     options = list(options)
     by_text = {str(option): option for option in options}
     wanted = [option for option in default if option in options]
@@ -246,7 +270,7 @@ def multiselect(label: str, options: Sequence[Any], key: str, default: Sequence[
     if current is None or not all(option in options for option in current):
         stored = kept(_name(key))
         if stored is None and key in st.query_params:
-            stored = [by_text[part] for part in st.query_params[key].split(",") if part in by_text]
+            stored = [by_text[part] for part in split_list(st.query_params[key]) if part in by_text]
         chosen = wanted if stored is None else [option for option in stored if option in options]
         st.session_state[key] = chosen
     else:
@@ -254,7 +278,7 @@ def multiselect(label: str, options: Sequence[Any], key: str, default: Sequence[
     value = on.multiselect(label, options, key=key, **kwargs)
     keep(_name(key), list(value))
     if value:
-        st.query_params[_name(key)] = ",".join(str(option) for option in value)
+        st.query_params[_name(key)] = join_list(str(option) for option in value)
     elif _name(key) in st.query_params:
         del st.query_params[_name(key)]
     return list(value)

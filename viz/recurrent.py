@@ -13,18 +13,11 @@ from viz.faithfulness import DASHES, MARKERS, PALETTE
 from viz.plotting import NUMBER_AXIS
 
 
-def centred_mean(values: np.ndarray, window: int = 5) -> np.ndarray:
-    """Each value averaged with its neighbours, `window` values centred on it (fewer at the ends)."""
-    values = np.asarray(values, dtype=float)
-    half = window // 2
-    return np.array([values[max(i - half, 0):i + half + 1].mean() for i in range(len(values))])
-
-
-def accuracy_figure(by_length: Mapping[str, Mapping[int, float]], title: str, target: float | None = 0.9,
-                    window: int = 5, mark: int | None = None) -> go.Figure:
+def accuracy_figure(by_length: Mapping[str, Mapping[int, float]], smoothed: Mapping[str, Mapping[int, float]],
+                    title: str, target: float | None = 0.9, window: int = 5, mark: int | None = None) -> go.Figure:
     """Exact match against input length, one colour per model: each length's own figure as faint markers and
-    the mean over `window` lengths centred on it as a line; `target` dotted; `mark` a vertical line (the user's
-    string's length)."""
+    `smoothed` (the mean over `window` lengths centred on each, as the caller computed it) as a line; `target`
+    dotted; `mark` a vertical line (the user's string's length)."""
     fig = go.Figure()
     for index, (name, accuracy) in enumerate(by_length.items()):
         lengths = np.array(sorted(accuracy))
@@ -37,7 +30,7 @@ def accuracy_figure(by_length: Mapping[str, Mapping[int, float]], title: str, ta
             hovertemplate=f"{escaped}<br>length %{{x}}: %{{y:.2f}}<extra></extra>",
         ))
         fig.add_trace(go.Scatter(
-            x=lengths, y=centred_mean(values, window), mode="lines", name=escaped,
+            x=lengths, y=[smoothed[name][length] for length in lengths], mode="lines", name=escaped,
             line={"color": colour, "width": 3, "dash": DASHES[index % len(DASHES)]},
             hovertemplate=f"{escaped}<br>length %{{x}} (mean of {window} lengths): %{{y:.2f}}<extra></extra>",
         ))
