@@ -15,6 +15,7 @@ import models
 from models.runtime import apply_thread_policy, tune_allocator
 from models.settings import read_settings
 from ui import url
+from ui.pages import PageInfo, pages_in
 from ui.services import warm_up
 from ui.widgets import model_picker
 
@@ -25,28 +26,15 @@ apply_thread_policy()  # one torch thread per model run: no oversubscribed cores
 ICON = Path(__file__).resolve().parent / "ui" / "icon.png"
 st.set_page_config(page_title="Transformer attention explorer", page_icon=str(ICON), layout="wide")
 
-explore = [
-    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),  # served at "/"
-    st.Page("app_pages/text_attention.py", title="Text attention", icon=":material/text_fields:", url_path="text-attention"),
-    st.Page("app_pages/head_comparison.py", title="Head comparison", icon=":material/grid_view:", url_path="heads"),
-    st.Page("app_pages/text_rollout.py", title="Text rollout", icon=":material/waves:", url_path="text-rollout"),
-    st.Page("app_pages/image.py", title="Image", icon=":material/image:", url_path="image"),
-    st.Page("app_pages/decoder.py", title="Decoder", icon=":material/arrow_forward:", url_path="decoder"),
-    st.Page("app_pages/seq2seq.py", title="Encoder-decoder", icon=":material/swap_horiz:", url_path="encoder-decoder"),
-]
-learn = [
-    st.Page("app_pages/learn_rnn.py", title="Where attention came from", icon=":material/history:", url_path="learn-rnn"),
-    st.Page("app_pages/learn_sequences.py", title="From one-hot vectors to attention", icon=":material/linear_scale:",
-            url_path="learn-sequences"),
-    st.Page("app_pages/learn_variants.py", title="Attention variants", icon=":material/tune:", url_path="learn-variants"),
-    st.Page("app_pages/learn_head.py", title="Inside one head", icon=":material/functions:", url_path="learn-head"),
-    st.Page("app_pages/learn_positions.py", title="Positional encoding", icon=":material/timeline:", url_path="learn-positions"),
-    st.Page("app_pages/learn_words.py", title="Word pulling", icon=":material/scatter_plot:", url_path="learn-words"),
-    st.Page("app_pages/learn_patches.py", title="Patches and the class token", icon=":material/grid_on:", url_path="learn-patches"),
-    st.Page("app_pages/learn_block.py", title="Inside the block", icon=":material/layers:", url_path="learn-block"),
-    st.Page("app_pages/learn_rollout.py", title="Rollout step by step", icon=":material/stacked_line_chart:", url_path="learn-rollout"),
-]
-navigation = st.navigation({"Explore": explore, "Learn": learn}, expanded=True)  # every Learn page in sight
+
+def _page(page: PageInfo) -> st.Page:
+    if not page.url_path:  # the default page, served at "/"
+        return st.Page(page.path, title=page.title, icon=page.icon, default=True)
+    return st.Page(page.path, title=page.title, icon=page.icon, url_path=page.url_path)
+
+
+navigation = st.navigation({group: [_page(page) for page in pages_in(group)] for group in ("Explore", "Learn")},
+                           expanded=True)  # every Learn page in sight
 try:
     read_settings()  # the operator's settings (models/settings.py): a value that cannot be read stops every page
 except ValueError as error:

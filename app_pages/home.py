@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui.pages import pages_in
 from ui.services import bundled_model_rows
 
 st.title("Transformer attention explorer")
@@ -30,24 +31,11 @@ with right:
     st.latex(r"R \leftarrow R + \mathbb{E}_h\!\left[(\nabla A_l \odot A_l)^+\right] R")
     st.markdown("It is class-specific: it shows what supported *this* answer (Chefer, Gur & Wolf, 2021).")
 
-st.subheader("Pages")
-st.page_link("app_pages/text_attention.py", label="Text attention: one layer and head as a token-by-token map", icon=":material/text_fields:")
-st.page_link("app_pages/head_comparison.py", label="Head comparison: every layer and head at once, with statistics", icon=":material/grid_view:")
-st.page_link("app_pages/text_rollout.py", label="Text rollout: raw attention, rollout and gradient rollout over a sentence", icon=":material/waves:")
-st.page_link("app_pages/image.py", label="Image: where a Vision Transformer looks, patch by patch", icon=":material/image:")
-st.page_link("app_pages/decoder.py", label="Decoder: masked self-attention, and what each generated token drew on", icon=":material/arrow_forward:")
-st.page_link("app_pages/seq2seq.py", label="Encoder-decoder: cross-attention from each output token back to the source", icon=":material/swap_horiz:")
-
-st.subheader("Learn, step by step")
-st.page_link("app_pages/learn_rnn.py", label="Where attention came from: recurrent encoder-decoders with and without attention", icon=":material/history:")
-st.page_link("app_pages/learn_sequences.py", label="From one-hot vectors to attention: transition tables, skips, a real head", icon=":material/linear_scale:")
-st.page_link("app_pages/learn_variants.py", label="Attention variants: additive, general, dot-product, scaled, and why scale", icon=":material/tune:")
-st.page_link("app_pages/learn_head.py", label="Inside one head: q, k, v, scores, mask, softmax, output", icon=":material/functions:")
-st.page_link("app_pages/learn_positions.py", label="Positional encoding: the original sinusoids and the models' learned position tables", icon=":material/timeline:")
-st.page_link("app_pages/learn_words.py", label="Word pulling: the same word pulled toward its context, layer by layer", icon=":material/scatter_plot:")
-st.page_link("app_pages/learn_patches.py", label="Patches and the class token: how a ViT reads an image", icon=":material/grid_on:")
-st.page_link("app_pages/learn_block.py", label="Inside the block: residual stream, layer norm, feed-forward, logit lens", icon=":material/layers:")
-st.page_link("app_pages/learn_rollout.py", label="Rollout step by step: attention rollout and gradient rollout, one layer at a time", icon=":material/stacked_line_chart:")
+for group, heading in (("Explore", "Pages"), ("Learn", "Learn, step by step")):
+    st.subheader(heading)
+    for page in pages_in(group):
+        if page.url_path:  # not Home itself
+            st.page_link(page.path, label=f"{page.title}: {page.summary}", icon=page.icon)
 
 st.subheader("Bundled models (offline)")
 st.table(bundled_model_rows(), border="horizontal", hide_index=True)  # a static table wraps long descriptions

@@ -158,6 +158,12 @@ def png_file(path: Path) -> Path:
     return path
 
 
+def test_the_browser_test_visits_every_page_of_the_navigation() -> None:
+    from ui.pages import PAGES as NAVIGATION
+
+    assert sorted(PAGES.values()) == sorted(page.url_path for page in NAVIGATION)
+
+
 def test_the_shipped_config_does_not_watch_files() -> None:
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["fileWatcherType"] == "none"
