@@ -22,6 +22,22 @@ TRAINED_LENGTHS = (5, 80)
 INIT_SEED = 0
 
 
+def letters_right(output: str, letters: str) -> np.ndarray:
+    """(len(letters),) whether the output has the reversal's letter at each place (a missing letter is wrong)."""
+    target = letters[::-1]
+    return np.array([i < len(output) and output[i] == c for i, c in enumerate(target)], dtype=bool)
+
+
+def anti_diagonal_share(alignment: np.ndarray, length: int) -> float | None:
+    """Share of the output steps t < `length` of an (output steps, source) alignment whose largest weight lies on
+    the source letter the reversal needs there (position length - 1 - t); None when there is no such step."""
+    steps = min(length, alignment.shape[0])
+    if steps == 0:
+        return None
+    argmax = np.asarray(alignment[:steps]).argmax(-1)
+    return float(np.mean(argmax == length - 1 - np.arange(steps)))
+
+
 class LettersError(ValueError):
     """The string is not something the reversal models read; the message says what to type."""
 
@@ -83,21 +99,13 @@ class RecurrentRun:
     @property
     def letter_matches(self) -> np.ndarray:
         """(len(letters),) whether each target letter was written right (a missing letter is wrong)."""
-        target = self.letters[::-1]
-        return np.array([i < len(self.output_text) and self.output_text[i] == c for i, c in enumerate(target)])
+        return letters_right(self.output_text, self.letters)
 
     @property
     def anti_diagonal(self) -> float | None:
-        """Share of the letters written at output steps t < len(letters) whose largest attention weight lies on
-        the source letter the reversal needs there (position len(letters) - 1 - t); None without attention."""
-        if self.alignment is None:
-            return None
-        length = len(self.letters)
-        steps = min(length, self.alignment.shape[0])
-        if steps == 0:
-            return None
-        argmax = self.alignment[:steps].argmax(-1)
-        return float(np.mean(argmax == length - 1 - np.arange(steps)))
+        """Share of output steps whose largest attention weight lies where the reversal reads (anti_diagonal_share);
+        None without attention."""
+        return None if self.alignment is None else anti_diagonal_share(self.alignment, len(self.letters))
 
     @property
     def nbytes(self) -> int:

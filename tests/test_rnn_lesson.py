@@ -179,3 +179,15 @@ def test_the_learn_page_without_the_held_out_figures_gives_the_commands_that_mea
     assert [i.value for i in at.info if "reversal.json" in i.value] == [
         "The held-out figures (reversal.json) are missing beside the bundled models: "
         "run `python -m training.train_reverse --model reverse-gru` to measure them again."]
+
+
+def test_letters_right_and_the_anti_diagonal_by_hand() -> None:
+    from explain.recurrent import anti_diagonal_share, letters_right
+
+    assert letters_right("cbx", "abc").tolist() == [True, True, False]
+    assert letters_right("c", "abc").tolist() == [True, False, False]  # missing letters are wrong
+    assert letters_right("cbaXYZ", "abc").tolist() == [True, True, True]  # extra letters are not counted
+    alignment = np.array([[0.1, 0.2, 0.7], [0.2, 0.6, 0.2], [0.5, 0.4, 0.1], [0.9, 0.05, 0.05]])  # 4th: </s>
+    assert anti_diagonal_share(alignment, 3) == 1.0
+    assert anti_diagonal_share(alignment[:, ::-1], 3) == pytest.approx(1 / 3)  # only the middle step
+    assert anti_diagonal_share(alignment[:0], 3) is None

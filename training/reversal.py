@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from explain.recurrent import anti_diagonal_share, letters_right
 from models.recurrent import LETTERS, RecurrentEncoderDecoder
 from training.seeds import check_seed
 
@@ -115,12 +116,10 @@ def evaluate_reversal(model: RecurrentEncoderDecoder, tokenizer, n: int = 1520, 
         for row, (source, output) in enumerate(zip(chunk, outputs)):
             target, length = source[::-1], len(source)
             exact.setdefault(length, []).append(output == target)
-            characters.setdefault(length, []).append(
-                sum(a == b for a, b in zip(output, target)) / length)
-            if model.attention is not None:
-                argmax = attentions[row, :length].argmax(-1)  # (L,) the characters' steps
-                diagonal.setdefault(length, []).append(
-                    float((argmax == torch.arange(length - 1, -1, -1)).float().mean()))
+            characters.setdefault(length, []).append(float(letters_right(output, source).mean()))
+            if model.attention is not None:  # the characters' steps, teacher-forced
+                diagonal.setdefault(length, []).append(anti_diagonal_share(attentions[row].detach().cpu().numpy(),
+                                                                           length))
 
     def pooled(values: dict[int, list[float]], low: int, high: int) -> float:
         # each string weighted by its length for characters; plain mean for exact match
