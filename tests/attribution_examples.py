@@ -22,6 +22,7 @@ import models
 from models import TEXT, LoadedModel, ModelSpec
 
 SENTENCE = "The cat sat on the mat."
+TWO_SENTENCES = "The cat sat on the mat. The dog lay on the rug."  # the decompositions' tests: later tokens to read
 TARGET_CLASS = 1
 
 
@@ -58,6 +59,25 @@ def example(loaded, text: str = SENTENCE) -> tuple[dict[str, Any], Callable[[Any
     decoder_ids = torch.tensor([[start] + output[:3]])
     inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "decoder_input_ids": decoder_ids}
     return inputs, lambda outputs: outputs.logits[:, 2, output[2]]
+
+
+def forward_inputs(loaded, text: str = TWO_SENTENCES) -> dict[str, torch.Tensor]:  # noqa: ANN001
+    """One forward pass's inputs: the text, or a seeded random 32 x 32 picture for an image model."""
+    if loaded.spec.kind.reads_images:
+        picture = Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))
+        return {"pixel_values": loaded.processor(images=picture, return_tensors="pt")["pixel_values"]}
+    encoding = loaded.tokenizer(text, return_tensors="pt")
+    return {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"]}
+
+
+def assert_rows_are_distributions(layers: torch.Tensor, causal: bool) -> None:
+    """Per-layer token-to-token shares (L, T, T): non-negative rows summing to 1, lower triangular for a decoder."""
+    assert (layers >= 0).all()
+    torch.testing.assert_close(layers.sum(-1), torch.ones(layers.shape[:-1]), rtol=0, atol=1e-5)
+    if causal:
+        assert (layers.triu(1) == 0).all()
+    else:
+        assert (layers.triu(1) > 0).any()  # an encoder's tokens read later tokens too
 
 
 def close(actual: torch.Tensor, expected: torch.Tensor, share: float = 1e-4) -> None:

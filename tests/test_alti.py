@@ -7,27 +7,17 @@ and shapes ViT end to end; one sentence for encoder-decoders."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
+from attribution_examples import assert_rows_are_distributions, forward_inputs
 from explain.methods.alti import alti_layers, combine_layers, contributions
 from explain.rollout import normalise_rows
 
-SENTENCE = "The cat sat on the mat. The dog lay on the rug."
 POST_NORM = ("bert", "roberta-classifier", "electra-classifier", "distilbert-classifier")
 PRE_NORM_IMAGE = ("vit", "deit-distilled", "beit-mean")
 PRE_NORM_DECODERS = ("gpt2", "llama", "llama-gqa", "qwen2", "mistral", "phi", "opt", "gpt-neox")
-
-
-def model_inputs(loaded, text: str = SENTENCE) -> dict[str, torch.Tensor]:  # noqa: ANN001
-    if loaded.spec.kind.reads_images:
-        picture = Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))
-        return {"pixel_values": loaded.processor(images=picture, return_tensors="pt")["pixel_values"]}
-    encoding = loaded.tokenizer(text, return_tensors="pt")
-    return {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"]}
 
 
 def layer_parts(model, name: str, index: int, x: torch.Tensor):  # noqa: ANN001, ANN201
@@ -113,15 +103,6 @@ def reference_alti(loaded, name: str, inputs: dict) -> torch.Tensor:  # noqa: AN
     return torch.stack(layers)
 
 
-def assert_rows_are_distributions(layers: torch.Tensor, causal: bool) -> None:
-    assert (layers >= 0).all()
-    torch.testing.assert_close(layers.sum(-1), torch.ones(layers.shape[:-1]), rtol=0, atol=1e-5)
-    if causal:
-        assert (layers.triu(1) == 0).all()
-    else:
-        assert (layers.triu(1) > 0).any()  # an encoder's tokens read later tokens too
-
-
 def test_contribution_formula_by_hand():
     outputs = torch.tensor([[1.0, 1.0], [2.0, -1.0]])  # y_0, y_1
     transformed = torch.tensor([[[1.0, 0.0], [0.0, 3.0]],  # T_0(x_0), T_0(x_1)
@@ -140,7 +121,7 @@ def test_reference_matches_the_models_own_outputs(tiny_loaded):
     hidden state; Llama's residual stream after attention plus its MLP gives the next hidden state."""
     with torch.no_grad():
         bert = tiny_loaded("bert")
-        inputs = model_inputs(bert)
+        inputs = forward_inputs(bert)
         states = bert.model(**inputs, output_hidden_states=True).hidden_states
         layer = bert.model.encoder.layer[0]
         x = states[0][0]
@@ -148,7 +129,7 @@ def test_reference_matches_the_models_own_outputs(tiny_loaded):
             layer.attention.self(x[None], None)[0]) + x[None])
         torch.testing.assert_close(layer.output(layer.intermediate(y), y)[0], states[1][0])
         llama = tiny_loaded("llama")
-        inputs = model_inputs(llama)
+        inputs = forward_inputs(llama)
         outputs = llama.model(**inputs, output_hidden_states=True, output_attentions=True)
         layer = llama.model.model.layers[0]
         x = outputs.hidden_states[0][0]
@@ -163,7 +144,7 @@ def test_reference_matches_the_models_own_outputs(tiny_loaded):
 @pytest.mark.parametrize("name", POST_NORM + PRE_NORM_IMAGE + PRE_NORM_DECODERS)
 def test_parity_with_the_reference(tiny_loaded, name):
     loaded = tiny_loaded(name)
-    inputs = model_inputs(loaded)
+    inputs = forward_inputs(loaded)
     layers = alti_layers(loaded, inputs)
     torch.testing.assert_close(layers, reference_alti(loaded, name, inputs), rtol=1e-4, atol=1e-5)
     assert_rows_are_distributions(layers, causal=name in PRE_NORM_DECODERS)
@@ -192,7 +173,7 @@ def test_post_norm_is_read_from_the_data_flow_not_the_class():
 @pytest.mark.parametrize("name", ["gpt2", "llama", "gpt-neox"])
 def test_decoder_rows_do_not_see_later_tokens(tiny_loaded, name):
     loaded = tiny_loaded(name)
-    inputs = model_inputs(loaded)
+    inputs = forward_inputs(loaded)
     full = alti_layers(loaded, inputs)
     prefix = 5
     shorter = alti_layers(loaded, {key: value[:, :prefix] for key, value in inputs.items()})
@@ -216,7 +197,7 @@ def test_bundled_models_end_to_end(minilm, name):
     import models
 
     loaded = minilm if name == "minilm" else models.load(name, allow_download=False)
-    inputs = model_inputs(loaded, "the cat sat on the mat and the dog lay on the rug")
+    inputs = forward_inputs(loaded, "the cat sat on the mat and the dog lay on the rug")
     layers = alti_layers(loaded, inputs)
     if "input_ids" in inputs:
         tokens = inputs["input_ids"].shape[1]

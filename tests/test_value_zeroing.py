@@ -6,26 +6,16 @@ shapes ViT end to end; one sentence for encoder-decoders."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
+from attribution_examples import assert_rows_are_distributions, forward_inputs
 from explain.methods.value_zeroing import combine_layers, value_zeroing_layers
 
-SENTENCE = "The cat sat on the mat. The dog lay on the rug."
 ENCODERS = ("bert", "roberta-classifier", "electra-classifier", "distilbert-classifier", "vit", "deit-distilled",
             "beit-mean")
 DECODERS = ("gpt2", "llama", "llama-gqa", "qwen2", "mistral", "phi", "opt", "gpt-neox")
-
-
-def model_inputs(loaded, text: str = SENTENCE) -> dict[str, torch.Tensor]:  # noqa: ANN001
-    if loaded.spec.kind.reads_images:
-        picture = Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))
-        return {"pixel_values": loaded.processor(images=picture, return_tensors="pt")["pixel_values"]}
-    encoding = loaded.tokenizer(text, return_tensors="pt")
-    return {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"]}
 
 
 def value_sites(model, name: str) -> list[tuple[torch.nn.Module, torch.nn.Module, str, slice | None]]:  # noqa: ANN001
@@ -104,26 +94,17 @@ def reference_value_zeroing(loaded, name: str, inputs: dict) -> torch.Tensor:  #
     return torch.stack(layers)
 
 
-def assert_rows_are_distributions(layers: torch.Tensor, causal: bool) -> None:
-    assert (layers >= 0).all()
-    torch.testing.assert_close(layers.sum(-1), torch.ones(layers.shape[:-1]), rtol=0, atol=1e-5)
-    if causal:
-        assert (layers.triu(1) == 0).all()
-    else:
-        assert (layers.triu(1) > 0).any()  # an encoder's tokens read later tokens too
-
-
 @pytest.mark.parametrize("name", ENCODERS + DECODERS)
 def test_parity_with_the_reference(tiny_loaded, name):
     loaded = tiny_loaded(name)
-    inputs = model_inputs(loaded)
+    inputs = forward_inputs(loaded)
     layers = value_zeroing_layers(loaded, inputs, batch_size=5)  # several chunks, the last one short
     torch.testing.assert_close(layers, reference_value_zeroing(loaded, name, inputs), rtol=1e-3, atol=1e-5)
     assert_rows_are_distributions(layers, causal=name in DECODERS)
 
 
 def test_minilm_parity_and_batch_size(minilm):
-    inputs = model_inputs(minilm, "the cat sat on the mat")
+    inputs = forward_inputs(minilm, "the cat sat on the mat")
     layers = value_zeroing_layers(minilm, inputs)
     assert layers.shape == (6, 8, 8)
     torch.testing.assert_close(layers, reference_value_zeroing(minilm, "minilm", inputs), rtol=1e-3, atol=1e-5)
@@ -135,7 +116,7 @@ def test_minilm_parity_and_batch_size(minilm):
 @pytest.mark.parametrize("name", ["gpt2", "llama", "gpt-neox"])
 def test_decoder_rows_do_not_see_later_tokens(tiny_loaded, name):
     loaded = tiny_loaded(name)
-    inputs = model_inputs(loaded)
+    inputs = forward_inputs(loaded)
     full = value_zeroing_layers(loaded, inputs)
     prefix = 5
     shorter = value_zeroing_layers(loaded, {key: value[:, :prefix] for key, value in inputs.items()})
@@ -146,7 +127,7 @@ def test_induction_lm_end_to_end():
     import models
 
     loaded = models.load("induction-lm", allow_download=False)
-    inputs = model_inputs(loaded, "the cat sat on the mat and the dog lay on the rug")
+    inputs = forward_inputs(loaded, "the cat sat on the mat and the dog lay on the rug")
     tokens = inputs["input_ids"].shape[1]
     layers = value_zeroing_layers(loaded, inputs, batch_size=4)
     assert layers.shape == (loaded.spec.layers, tokens, tokens)
@@ -161,7 +142,7 @@ def test_bundled_vit_end_to_end():
     import models
 
     loaded = models.load("shapes-vit", allow_download=False)
-    layers = value_zeroing_layers(loaded, model_inputs(loaded))
+    layers = value_zeroing_layers(loaded, forward_inputs(loaded))
     tokens = loaded.spec.prefix_tokens + loaded.spec.patch_grid[0] * loaded.spec.patch_grid[1]  # [CLS], patches
     assert layers.shape == (loaded.spec.layers, tokens, tokens)
     assert_rows_are_distributions(layers, causal=False)
@@ -174,6 +155,6 @@ def test_bad_requests_get_one_sentence(tiny_loaded):
         value_zeroing_layers(bart, dict(bart.tokenizer("24 November 2026", return_tensors="pt")))
     bert = tiny_loaded("bert")
     with pytest.raises(ValueError, match="Batch size 0 is out of range"):
-        value_zeroing_layers(bert, model_inputs(bert), batch_size=0)
+        value_zeroing_layers(bert, forward_inputs(bert), batch_size=0)
     with pytest.raises(ValueError, match="one example"):
         value_zeroing_layers(bert, dict(bert.tokenizer(["a cat", "a dog"], return_tensors="pt")))
