@@ -64,7 +64,7 @@ def test_linear_model_closed_forms():
     torch.testing.assert_close(saliency(loaded, inputs, logit), weights.norm().expand(5))
     torch.testing.assert_close(input_x_gradient(loaded, inputs, logit), token_terms)
     for rule in ("adaptive", "gausslegendre"):
-        relevance, gap = integrated_gradients(loaded, inputs, logit, rule=rule)
+        relevance, gap, _ = integrated_gradients(loaded, inputs, logit, rule=rule)
         torch.testing.assert_close(relevance, token_terms)  # IG = input x gradient for a linear f
         assert gap < 1e-6
 
@@ -74,12 +74,12 @@ def test_quadratic_model_closed_forms():
     loaded, inputs, _, token_terms = summed_model(power=2)
     total = float(token_terms.sum())
     torch.testing.assert_close(input_x_gradient(loaded, inputs, logit), 2 * total * token_terms)
-    relevance, gap = integrated_gradients(loaded, inputs, logit, steps=1, rule="gausslegendre")  # one node at 1/2
+    relevance, gap, _ = integrated_gradients(loaded, inputs, logit, steps=1, rule="gausslegendre")  # one node at 1/2
     torch.testing.assert_close(relevance, total * token_terms)
     assert gap < 1e-6
     # the adaptive rule: trapezoid panels are exact for a linear integrand; only the panel at the baseline
     # (right-end rule) errs, and geometric splits shrink it 16-fold per node
-    relevance, gap = integrated_gradients(loaded, inputs, logit, tolerance=1e-6, batch_size=4)
+    relevance, gap, _ = integrated_gradients(loaded, inputs, logit, tolerance=1e-6, batch_size=4)
     torch.testing.assert_close(relevance, total * token_terms, rtol=1e-5, atol=1e-5)
     assert gap <= 1e-6
 
@@ -149,7 +149,7 @@ def test_gauss_legendre_integrated_gradients_match_captum(tiny_loaded, name):
     embeddings = input_embeddings(loaded, inputs)
     expected = IntegratedGradients(embedding_function(loaded, inputs, score)).attribute(
         embeddings, baselines=torch.zeros_like(embeddings), n_steps=24, method="gausslegendre", internal_batch_size=7)
-    relevance, _ = integrated_gradients(loaded, inputs, score, steps=24, batch_size=5, rule="gausslegendre")
+    relevance, _, _ = integrated_gradients(loaded, inputs, score, steps=24, batch_size=5, rule="gausslegendre")
     close(relevance, expected[0].sum(-1))
 
 
@@ -165,7 +165,7 @@ def test_integrated_gradients_match_captum_layer_ig_on_the_models_own_forward(ti
     assert float(layer.weight[pad].abs().max()) == 0.0
     expected = LayerIntegratedGradients(forward, layer).attribute(
         ids, baselines=torch.full_like(ids, pad), n_steps=24, method="gausslegendre")
-    relevance, _ = integrated_gradients(loaded, inputs, score, steps=24, rule="gausslegendre")
+    relevance, _, _ = integrated_gradients(loaded, inputs, score, steps=24, rule="gausslegendre")
     close(relevance, expected[0].sum(-1))
 
 
@@ -180,7 +180,7 @@ def test_adaptive_rule_agrees_with_captum_at_many_steps(tiny_loaded, name):
         internal_batch_size=64, return_convergence_delta=True)
     expected = expected[0].sum(-1)
     assert abs(float(delta)) < 1e-4 * float(expected.abs().sum())
-    relevance, gap = integrated_gradients(loaded, inputs, score)
+    relevance, gap, _ = integrated_gradients(loaded, inputs, score)
     assert gap <= DEFAULT_TOLERANCE
     close(relevance, expected, share=0.02)
 
@@ -193,7 +193,7 @@ def test_integrated_gradients_completeness_on_tiny_models(tiny_loaded, name):
     """The map sums to f(E) - f(0) within the gap it reports; f(E) from the model's own forward pass."""
     loaded = tiny_loaded(name)
     inputs, score = example(loaded)
-    relevance, gap = integrated_gradients(loaded, inputs, score)
+    relevance, gap, _ = integrated_gradients(loaded, inputs, score)
     with torch.no_grad():
         at_input = float(score(loaded.model(**inputs))[0])
         embeddings = input_embeddings(loaded, inputs)
@@ -213,8 +213,8 @@ def test_batching_does_not_change_the_path(tiny_loaded):
     alone = path_terms(loaded, inputs, score, embeddings, alphas, batch_size=1)
     for a, b in zip(together, alone):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-    ig_batched, _ = integrated_gradients(loaded, inputs, score, steps=16, batch_size=16, rule="gausslegendre")
-    ig_single, _ = integrated_gradients(loaded, inputs, score, steps=16, batch_size=1, rule="gausslegendre")
+    ig_batched, _, _ = integrated_gradients(loaded, inputs, score, steps=16, batch_size=16, rule="gausslegendre")
+    ig_single, _, _ = integrated_gradients(loaded, inputs, score, steps=16, batch_size=1, rule="gausslegendre")
     torch.testing.assert_close(ig_batched, ig_single, rtol=1e-5, atol=1e-6)
 
 
@@ -235,7 +235,7 @@ def test_bad_scores_steps_and_rules_are_refused(tiny_loaded):
 @pytest.mark.parametrize("name", ["minilm", "shapes-vit", "induction-lm", "iso-dates"])
 def test_bundled_models_complete_within_two_percent(name):
     loaded, inputs, score = bundled_example(name)
-    relevance, gap = integrated_gradients(loaded, inputs, score)
+    relevance, gap, _ = integrated_gradients(loaded, inputs, score)
     assert DEFAULT_STEPS == 192
     assert gap < 0.02
     assert torch.isfinite(relevance).all()
@@ -250,5 +250,5 @@ def test_bundled_minilm_matches_captum():
     expected = IntegratedGradients(function).attribute(
         embeddings.detach(), baselines=torch.zeros_like(embeddings), n_steps=16, method="gausslegendre",
         internal_batch_size=16)
-    relevance, _ = integrated_gradients(loaded, inputs, score, steps=16, rule="gausslegendre")
+    relevance, _, _ = integrated_gradients(loaded, inputs, score, steps=16, rule="gausslegendre")
     close(relevance, expected[0].sum(-1))

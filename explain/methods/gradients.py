@@ -232,20 +232,6 @@ def integrated_gradients(
     batch_size: int = DEFAULT_BATCH_SIZE,
     rule: str = DEFAULT_RULE,
     tolerance: float = DEFAULT_TOLERANCE,
-) -> tuple[torch.Tensor, float]:
-    """Integrated gradients and its completeness gap: see `integrate` (which also says how many points it used)."""
-    relevance, gap, _ = integrate(loaded, inputs, score, steps, batch_size, rule, tolerance)
-    return relevance, gap
-
-
-def integrate(
-    loaded: LoadedModel,
-    inputs: dict[str, Any],
-    score: Score,
-    steps: int = DEFAULT_STEPS,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    rule: str = DEFAULT_RULE,
-    tolerance: float = DEFAULT_TOLERANCE,
 ) -> tuple[torch.Tensor, float, int]:
     """Integrated gradients from zero embeddings, summed over the hidden dimension, the completeness gap and the
     number of points of the line whose gradient was taken.
@@ -319,6 +305,6 @@ def input_x_gradient_method(capture: Capture, loaded: LoadedModel) -> Explanatio
           prefer="When the shares must add up (completeness): the axiomatic gradient method, at tens to a couple of "
                  "hundred forward-and-backward passes.")
 def integrated_gradients_method(capture: Capture, loaded: LoadedModel, *, steps: int = DEFAULT_STEPS) -> Explanation:
-    relevance, gap, used = integrate(loaded, model_inputs(capture, loaded), target_score(capture), steps=steps)
+    relevance, gap, used = integrated_gradients(loaded, model_inputs(capture, loaded), target_score(capture), steps=steps)
     return Explanation("integrated-gradients", over_tokens(capture, relevance),
                        measures={"completeness_gap": gap, "steps": float(used)})
