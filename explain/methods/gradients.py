@@ -305,6 +305,7 @@ def input_x_gradient_method(capture: Capture, loaded: LoadedModel) -> Explanatio
           prefer="When the shares must add up (completeness): the axiomatic gradient method, at tens to a couple of "
                  "hundred forward-and-backward passes.")
 def integrated_gradients_method(capture: Capture, loaded: LoadedModel, *, steps: int = DEFAULT_STEPS) -> Explanation:
-    relevance, gap, used = integrated_gradients(loaded, model_inputs(capture, loaded), target_score(capture), steps=steps)
+    relevance, gap, used = integrated_gradients(loaded, model_inputs(capture, loaded), target_score(capture),
+                                                steps=steps)
     return Explanation("integrated-gradients", over_tokens(capture, relevance),
                        measures={"completeness_gap": gap, "steps": float(used)})
