@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import json
 import os
 import socket
@@ -54,6 +56,11 @@ class LoadedModel:
         if embeddings is not None and hasattr(embeddings, "weight"):
             return embeddings.weight.device
         return next(self.model.parameters()).device
+
+    @functools.cached_property
+    def parameter_count(self) -> int:
+        """How many parameters the model holds (counted once: the weights are frozen)."""
+        return sum(p.numel() for p in self.model.parameters())
 
 
 def pick_device(device: str | None = None) -> torch.device:

@@ -130,7 +130,7 @@ def get_model(name: str) -> LoadedModel:
     key = ("model", name) if dtype == "float32" else ("model", name, dtype)
     loaded = cache.get_or_compute(key, load, _parameter_bytes)
     if not loaded.spec.bundled:  # as models.load checks them: presets, hub ids and directories
-        access.check_loaded(name, sum(p.numel() for p in loaded.model.parameters()), settings, dtype=dtype)
+        access.check_loaded(name, loaded.parameter_count, settings, dtype=dtype)  # no walk over the weights
     return loaded
 
 
